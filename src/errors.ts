@@ -1,0 +1,26 @@
+/** Error families of the library: each names the file, tensor, shape or kernel involved. */
+
+/** A checkpoint, config or safetensors file is missing, malformed or does not match the model. */
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+/** No usable WebGPU adapter, or the device reported a validation / out-of-memory error. */
+export class DeviceError extends Error {
+  override name = "DeviceError";
+}
+
+/** A tensor has the wrong shape or dtype for the operation it was given to. */
+export class ShapeError extends Error {
+  override name = "ShapeError";
+}
+
+/** A compression plan does not fit the model, steps or batch it is used with. */
+export class PlanError extends Error {
+  override name = "PlanError";
+}
+
+/** A user-supplied option (label, step count, threshold...) is out of range. */
+export class OptionError extends Error {
+  override name = "OptionError";
+}

@@ -1,0 +1,222 @@
+/**
+ * The GPU context every tensor and kernel belongs to: device, buffer pool, pipeline cache and
+ * command recorder, plus device-error reporting that names the kernel.
+ */
+
+import { DeviceError } from "../errors.ts";
+import { BufferPool } from "./buffer_pool.ts";
+import { acquireDevice } from "./device.ts";
+import { PipelineCache } from "./pipeline_cache.ts";
+import { CommandRecorder } from "./recorder.ts";
+
+/** A storage-buffer binding: a whole buffer or a byte range of one. */
+export interface BufferBinding {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/** One kernel launch: WGSL text (shapes baked in), its bindings in order, and the grid. */
+export interface KernelCall {
+  /** Kernel name, used in error messages and debug scopes. */
+  name: string;
+  wgsl: string;
+  entryPoint?: string;
+  /** `@group(0) @binding(i)` gets `bindings[i]`. */
+  bindings: readonly BufferBinding[];
+  workgroups: readonly [number, number?, number?];
+}
+
+export interface GpuOptions {
+  /** Request `shader-f16` when the adapter has it (default true). */
+  wantF16?: boolean;
+  /**
+   * Check every dispatch in its own error scope and throw with the kernel's name
+   * (slow; default from the environment variable DITFASTATTN_DEBUG=1).
+   */
+  debug?: boolean;
+}
+
+function debugFromEnvironment(): boolean {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: "DITFASTATTN_DEBUG" }).state !== "granted") {
+      return false;
+    }
+    return Deno.env.get("DITFASTATTN_DEBUG") === "1";
+  } catch {
+    return false;
+  }
+}
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  readonly recorder: CommandRecorder;
+  readonly debug: boolean;
+  #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  #deviceErrors: string[] = [];
+  #debugChecks: Promise<void>[] = [];
+  #lost: string | null = null;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapterDescription: string,
+    readonly hasShaderF16: boolean,
+    debug: boolean,
+  ) {
+    this.debug = debug;
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.pipelines = new PipelineCache(device);
+    this.recorder = new CommandRecorder(device);
+    device.addEventListener("uncapturederror", (event) => {
+      this.#deviceErrors.push((event as GPUUncapturedErrorEvent).error.message);
+    });
+    device.lost.then((info) => {
+      this.#lost = info.message || info.reason || "unknown reason";
+    });
+  }
+
+  static async create(options: GpuOptions = {}): Promise<Gpu> {
+    const acquired = await acquireDevice({ wantF16: options.wantF16 });
+    return new Gpu(
+      acquired.device,
+      acquired.description,
+      acquired.hasShaderF16,
+      options.debug ?? debugFromEnvironment(),
+    );
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Records one kernel launch into the current command stream. */
+  dispatch(call: KernelCall): void {
+    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const groups: [number, number, number] = [
+      call.workgroups[0],
+      call.workgroups[1] ?? 1,
+      call.workgroups[2] ?? 1,
+    ];
+    if (groups.some((g) => g > maxGroups || g < 0 || !Number.isInteger(g))) {
+      throw new DeviceError(
+        `kernel ${call.name}: workgroup grid [${groups}] exceeds the device limit of ${maxGroups} per dimension`,
+      );
+    }
+    if (groups[0] * groups[1] * groups[2] === 0) return;
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    for (const [i, b] of call.bindings.entries()) {
+      if (b.size > maxBinding) {
+        throw new DeviceError(
+          `kernel ${call.name}: binding ${i} is ${b.size} bytes, over the device's ` +
+            `maxStorageBufferBindingSize of ${maxBinding}; split the tensor`,
+        );
+      }
+    }
+    const pipeline = this.pipelines.get(call.name, call.wgsl, call.entryPoint);
+    let layout = this.#layouts.get(pipeline);
+    if (!layout) {
+      layout = pipeline.getBindGroupLayout(0);
+      this.#layouts.set(pipeline, layout);
+    }
+    if (this.debug) this.device.pushErrorScope("validation");
+    const bindGroup = this.device.createBindGroup({
+      layout,
+      entries: call.bindings.map((b, i) => ({
+        binding: i,
+        resource: { buffer: b.buffer, offset: b.offset, size: b.size },
+      })),
+    });
+    this.recorder.dispatch(pipeline, bindGroup, groups);
+    if (this.debug) {
+      this.recorder.submit();
+      const name = call.name;
+      this.#debugChecks.push(
+        this.device.popErrorScope().then((error) => {
+          if (error) throw new DeviceError(`kernel ${name}: ${error.message}`);
+        }),
+      );
+    }
+  }
+
+  /** Records a buffer-to-buffer copy (offsets and size multiples of 4). */
+  copy(src: BufferBinding, dst: BufferBinding, bytes: number): void {
+    this.recorder.copy(src.buffer, src.offset, dst.buffer, dst.offset, bytes);
+  }
+
+  /** Submits the recorded commands without waiting for them. */
+  flush(): void {
+    this.recorder.submit();
+  }
+
+  /** Submits and waits for the GPU, then throws any device error seen so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  /** Throws a DeviceError for compilation, validation or device-loss errors seen so far. */
+  async checkErrors(): Promise<void> {
+    await this.pipelines.check();
+    const checks = this.#debugChecks;
+    this.#debugChecks = [];
+    await Promise.all(checks);
+    if (this.#lost) throw new DeviceError(`the WebGPU device was lost: ${this.#lost}`);
+    if (this.#deviceErrors.length > 0) {
+      const errors = this.#deviceErrors.splice(0);
+      throw new DeviceError(
+        `WebGPU reported ${errors.length} error(s); rerun with DITFASTATTN_DEBUG=1 to name ` +
+          `the kernel. First: ${errors[0]}`,
+      );
+    }
+  }
+
+  /** Copies `bytes` from a binding to the CPU (submits pending work first). */
+  async readBytes(src: BufferBinding, bytes: number): Promise<ArrayBuffer> {
+    const padded = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({
+      size: padded,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.recorder.copy(src.buffer, src.offset, staging, 0, padded);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    await this.checkErrors();
+    return out;
+  }
+
+  /** Creates a buffer holding `data` (written at creation, so no ordering hazard). */
+  upload(data: ArrayBufferView, label: string): GPUBuffer {
+    const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+    const buffer = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+      label,
+    });
+    new Uint8Array(buffer.getMappedRange()).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+    buffer.unmap();
+    return buffer;
+  }
+
+  /** Frees pooled buffers and the device. */
+  destroy(): void {
+    this.flush();
+    this.pool.trim();
+    this.device.destroy();
+  }
+}
+
+let sharedGpu: Promise<Gpu> | null = null;
+
+/** The process-wide GPU context, created on first use. */
+export function getGpu(options?: GpuOptions): Promise<Gpu> {
+  if (!sharedGpu) sharedGpu = Gpu.create(options);
+  return sharedGpu;
+}
