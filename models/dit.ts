@@ -1,0 +1,215 @@
+/**
+ * DiT (diffusers DiTTransformer2DModel semantics, DESIGN §2) on the GPU. A forward pass is a
+ * sequence of kernel launches recorded into one command stream; nothing is read back.
+ */
+
+import { join } from "node:path";
+import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
+import { CheckpointError, ShapeError } from "../src/errors.ts";
+import type { Gpu } from "../src/gpu/context.ts";
+import { readJsonConfig } from "../src/io/config.ts";
+import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
+import { add } from "../src/ops/elementwise.ts";
+import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../src/ops/embedding.ts";
+import { gatedResidualAdd, layerNormModulate } from "../src/ops/norm.ts";
+import { silu } from "../src/ops/elementwise.ts";
+import { patchEmbed, unpatchify } from "../src/ops/patch.ts";
+import { type DType, Tensor } from "../src/tensor.ts";
+import { type DiTConfig, hiddenSize, parseDiTConfig } from "./dit_config.ts";
+import { type DiTBlockWeights, type DiTWeights, loadDiTWeights, releaseWeights } from "./dit_weights.ts";
+import { applyLinear, selfAttention } from "./layers.ts";
+
+export interface DiTLoadOptions {
+  /** Storage of the large linear weights: "f32" (default) or "f16" (needs shader-f16). */
+  dtype?: DType;
+}
+
+/** Sinusoidal width of the timestep embedding fed to each block's timestep MLP. */
+const TIMESTEP_CHANNELS = 256;
+
+export class DiTModel {
+  readonly family = "dit" as const;
+  #posEmbed = new Map<string, Tensor>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: DiTConfig,
+    readonly weights: DiTWeights,
+    /** Where the weights came from (for reports and plan files). */
+    readonly source: string,
+  ) {}
+
+  /**
+   * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
+   * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
+   */
+  static async load(gpu: Gpu, folder: string, options: DiTLoadOptions = {}): Promise<DiTModel> {
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(folder);
+    } catch {
+      throw new CheckpointError(`model folder ${folder} does not exist`);
+    }
+    if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
+    const configPath = join(folder, "config.json");
+    const config = parseDiTConfig(await readJsonConfig(configPath), configPath);
+    const dtype = options.dtype ?? "f32";
+    if (dtype === "f16" && !gpu.hasShaderF16) {
+      throw new CheckpointError(`f16 weights need the shader-f16 feature, which ${gpu.adapterDescription} lacks`);
+    }
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
+    }
+    const source = await ShardedCheckpoint.open(folder);
+    try {
+      const weights = await loadDiTWeights(gpu, source, config, dtype);
+      return new DiTModel(gpu, config, weights, folder);
+    } finally {
+      source.close();
+    }
+  }
+
+  get inChannels(): number {
+    return this.config.inChannels;
+  }
+
+  get outChannels(): number {
+    return this.config.outChannels;
+  }
+
+  get layers(): number {
+    return this.config.numLayers;
+  }
+
+  get width(): number {
+    return hiddenSize(this.config);
+  }
+
+  /** Tokens for an input of `height` × `width` pixels/latents. */
+  tokens(height = this.config.sampleSize, width = height): number {
+    return (height / this.config.patchSize) * (width / this.config.patchSize);
+  }
+
+  /** The 2D sincos position embedding for a token grid (DiT: base size = the grid itself). */
+  #positionEmbedding(gridH: number, gridW: number): Tensor {
+    const key = `${gridH}x${gridW}`;
+    let table = this.#posEmbed.get(key);
+    if (!table) {
+      const base = this.config.sampleSize / this.config.patchSize;
+      const values = posEmbed2dCpu(this.width, gridH, gridW, base, 1);
+      table = Tensor.fromArray(this.gpu, values, [gridH * gridW, this.width], "f32", "pos_embed");
+      this.#posEmbed.set(key, table);
+    }
+    return table;
+  }
+
+  /** Checks a model input before any GPU work. */
+  checkInput(x: Tensor, labels: Tensor): void {
+    const { inChannels, patchSize } = this.config;
+    const [batch, channels, height, width] = x.shape;
+    if (x.shape.length !== 4 || channels !== inChannels) {
+      throw new ShapeError(`DiT input: expected [B, ${inChannels}, H, W], got [${x.shape}]`);
+    }
+    if (height % patchSize !== 0 || width % patchSize !== 0) {
+      throw new ShapeError(`DiT input: ${height}×${width} is not divisible by the patch size ${patchSize}`);
+    }
+    if (labels.shape.length !== 1 || labels.shape[0] !== batch || labels.dtype !== "i32") {
+      throw new ShapeError(`DiT labels: expected i32 [${batch}], got ${labels.dtype} [${labels.shape}]`);
+    }
+  }
+
+  /**
+   * Model output [B, outChannels, H, W] for x [B, inChannels, H, W] at one timestep (the same
+   * for the whole batch) with class labels (i32 [B]; the null class = numClasses).
+   */
+  forward(x: Tensor, timestep: number, labels: Tensor, attention?: AttentionRuntime): Tensor {
+    this.checkInput(x, labels);
+    const { patchSize, numHeads, normEps, outChannels } = this.config;
+    const [batch, , height, width] = x.shape;
+    const gridH = height / patchSize, gridW = width / patchSize;
+    const temb = Tensor.fromArray(
+      this.gpu,
+      timestepEmbeddingCpu(new Array(batch).fill(timestep), TIMESTEP_CHANNELS, {
+        flipSinToCos: true,
+        downscaleFreqShift: 1,
+      }),
+      [batch, TIMESTEP_CHANNELS],
+      "f32",
+      "timestep",
+    );
+    const patches = patchEmbed(x, this.weights.patchWeight, this.weights.patchBias, patchSize);
+    let h = add(patches, this.#positionEmbedding(gridH, gridW));
+    patches.release();
+    let finalConditioning: Tensor | null = null;
+    this.weights.blocks.forEach((block, l) => {
+      const conditioning = this.#conditioning(block, temb, labels);
+      const next = this.#block(h, block, conditioning, numHeads, normEps, l, attention);
+      h.release();
+      h = next;
+      if (l === 0) finalConditioning = conditioning;
+      else conditioning.release();
+    });
+    temb.release();
+    // diffusers takes the final shift/scale from block 0's conditioning embedder.
+    const activated = silu(finalConditioning!);
+    (finalConditioning as Tensor | null)?.release();
+    const finalMod = applyLinear(activated, this.weights.finalAdaLN);
+    activated.release();
+    const normed = layerNormModulate(h, 1e-6, finalMod, 0, 1);
+    h.release();
+    finalMod.release();
+    const tokens = applyLinear(normed, this.weights.finalProj);
+    normed.release();
+    const out = unpatchify(tokens, outChannels, patchSize, gridH, gridW);
+    tokens.release();
+    return out;
+  }
+
+  /** c = MLP(timestep embedding) + class embedding, with this block's own embedders. */
+  #conditioning(block: DiTBlockWeights, temb: Tensor, labels: Tensor): Tensor {
+    const hidden = applyLinear(temb, block.timestepLinear1, "silu");
+    const t = applyLinear(hidden, block.timestepLinear2);
+    hidden.release();
+    const y = embeddingLookup(block.classTable, labels);
+    const c = add(t, y);
+    t.release();
+    y.release();
+    return c;
+  }
+
+  #block(
+    h: Tensor,
+    block: DiTBlockWeights,
+    conditioning: Tensor,
+    heads: number,
+    normEps: number,
+    layer: number,
+    attention?: AttentionRuntime,
+  ): Tensor {
+    const activated = silu(conditioning);
+    const mod = applyLinear(activated, block.adaLN); // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2
+    activated.release();
+    const attnIn = layerNormModulate(h, 1e-6, mod, 0, 1);
+    const attnOut = selfAttention(attnIn, { qkv: block.qkv, out: block.attnOut }, heads, layer, attention);
+    attnIn.release();
+    const h1 = gatedResidualAdd(h, attnOut, mod, 2);
+    attnOut.release();
+    const mlpIn = layerNormModulate(h1, normEps, mod, 3, 4);
+    const hidden = applyLinear(mlpIn, block.fc1, "gelu_tanh");
+    mlpIn.release();
+    const mlpOut = applyLinear(hidden, block.fc2);
+    hidden.release();
+    const h2 = gatedResidualAdd(h1, mlpOut, mod, 5);
+    h1.release();
+    mlpOut.release();
+    mod.release();
+    return h2;
+  }
+
+  /** Frees the weights and cached position embeddings. */
+  release(): void {
+    releaseWeights(this.weights);
+    for (const t of this.#posEmbed.values()) t.release();
+    this.#posEmbed.clear();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The classifier-free-guidance sampling loop shared by every model: batch [cond; uncond],
+ * one command stream and one submit per step, read back only at the end.
+ */
+
+import { AttentionRuntime } from "../compression/attention_runtime.ts";
+import { type AttentionPlan, validatePlan } from "../compression/plan.ts";
+import { OptionError } from "../errors.ts";
+import type { Gpu } from "../gpu/context.ts";
+import { classifierFreeGuidance, duplicateBatch, selectChannels } from "../ops/sampler.ts";
+import { Tensor } from "../tensor.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+/** What the loop needs from a model: channel counts, layer count and a forward pass. */
+export interface Denoiser {
+  readonly gpu: Gpu;
+  readonly layers: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  /** Model output [B, outChannels, ...] for x [B, inChannels, ...] at `timestep`. */
+  forward(x: Tensor, timestep: number, conditioning: Tensor, attention?: AttentionRuntime): Tensor;
+}
+
+export interface LoopOptions {
+  /** Initial noise [B, C, ...] as flat values, and its shape. */
+  noise: Float32Array;
+  shape: readonly number[];
+  /** Conditioning for the model batch: [cond; uncond] when guided, cond only otherwise. */
+  conditioning: Tensor;
+  /** Guidance scale; at ≤ 1 guidance is off and only the conditional batch runs. */
+  cfgScale: number;
+  /** ε channels that guidance applies to (default all). */
+  guidedChannels?: number;
+  scheduler: Scheduler;
+  plan?: AttentionPlan;
+  /** Runtime to use instead of one built from `plan` (calibration passes its own). */
+  runtime?: AttentionRuntime;
+  /** Called after each step's GPU work has finished. */
+  onStep?: (step: number, steps: number, stepSeconds: number) => void;
+  /**
+   * Called before each step's forward pass with the sample x and the model input; calibration
+   * runs its trial passes here and edits the plan of this step before the real pass.
+   */
+  beforeStep?: (step: number, x: Tensor, modelInput: Tensor) => Promise<void> | void;
+}
+
+export interface LoopResult {
+  samples: Float32Array;
+  shape: number[];
+  stepSeconds: number[];
+}
+
+export function isGuided(cfgScale: number): boolean {
+  return cfgScale > 1;
+}
+
+export async function runSamplingLoop(model: Denoiser, options: LoopOptions): Promise<LoopResult> {
+  const { scheduler, cfgScale, shape } = options;
+  if (!Number.isFinite(cfgScale) || cfgScale < 0) {
+    throw new OptionError(`cfg scale must be a non-negative number, got ${cfgScale}`);
+  }
+  const guided = isGuided(cfgScale);
+  const steps = scheduler.timesteps.length;
+  const batch = shape[0];
+  const modelBatch = guided ? 2 * batch : batch;
+  if (options.conditioning.shape[0] !== modelBatch) {
+    throw new OptionError(
+      `conditioning has ${options.conditioning.shape[0]} rows, the model batch is ${modelBatch}`,
+    );
+  }
+  if (options.plan) {
+    validatePlan(options.plan, { layers: model.layers, steps, batch: modelBatch, guided });
+  }
+  const runtime = options.runtime ??
+    (options.plan ? new AttentionRuntime(options.plan) : undefined);
+  const gpu = model.gpu;
+  let x = Tensor.fromArray(gpu, options.noise, shape, "f32", "noise");
+  const stepSeconds: number[] = [];
+  try {
+    for (let i = 0; i < steps; i++) {
+      const started = performance.now();
+      const input = guided ? duplicateBatch(x) : x.reshape(x.shape);
+      await options.beforeStep?.(i, x, input);
+      if (runtime) runtime.step = i;
+      const out = model.forward(input, scheduler.timesteps[i], options.conditioning, runtime);
+      input.release();
+      const eps = guided
+        ? classifierFreeGuidance(out, model.inChannels, cfgScale, options.guidedChannels)
+        : selectChannels(out, model.inChannels);
+      const next = scheduler.step(i, x, eps, out);
+      eps.release();
+      out.release();
+      x.release();
+      x = next;
+      await gpu.sync();
+      const seconds = (performance.now() - started) / 1000;
+      stepSeconds.push(seconds);
+      options.onStep?.(i, steps, seconds);
+    }
+    const samples = await x.toFloat32();
+    return { samples, shape: [...shape], stepSeconds };
+  } finally {
+    x.release();
+    scheduler.release();
+    if (!options.runtime) runtime?.release();
+  }
+}
