@@ -11,8 +11,8 @@ import { readJsonConfig } from "../src/io/config.ts";
 import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import { add } from "../src/ops/elementwise.ts";
 import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../src/ops/embedding.ts";
-import { gatedResidualAdd, layerNormModulate } from "../src/ops/norm.ts";
-import { silu } from "../src/ops/elementwise.ts";
+import { layerNormModulate } from "../src/ops/norm.ts";
+import { gatedResidualAdd, silu } from "../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../src/ops/patch.ts";
 import { type DType, Tensor } from "../src/tensor.ts";
 import { type DiTConfig, hiddenSize, parseDiTConfig } from "./dit_config.ts";
@@ -26,6 +26,23 @@ export interface DiTLoadOptions {
 
 /** Sinusoidal width of the timestep embedding fed to each block's timestep MLP. */
 const TIMESTEP_CHANNELS = 256;
+
+/** The per-pass state shared by the stages of a forward pass. */
+export class ForwardPass {
+  constructor(
+    /** Embedded tokens entering block 0 [B, N, C]. */
+    readonly hidden: Tensor,
+    /** Each block's conditioning vector c [B, C]. */
+    readonly conditionings: Tensor[],
+    readonly gridH: number,
+    readonly gridW: number,
+  ) {}
+
+  release(): void {
+    this.hidden.release();
+    for (const c of this.conditionings) c.release();
+  }
+}
 
 export class DiTModel {
   readonly family = "dit" as const;
@@ -123,8 +140,29 @@ export class DiTModel {
    * for the whole batch) with class labels (i32 [B]; the null class = numClasses).
    */
   forward(x: Tensor, timestep: number, labels: Tensor, attention?: AttentionRuntime): Tensor {
+    const pass = this.begin(x, timestep, labels);
+    try {
+      let h = pass.hidden.reshape(pass.hidden.shape);
+      for (let l = 0; l < this.layers; l++) {
+        const next = this.block(pass, l, h, attention);
+        h.release();
+        h = next;
+      }
+      const out = this.end(pass, h);
+      h.release();
+      return out;
+    } finally {
+      pass.release();
+    }
+  }
+
+  /**
+   * First stage of a forward pass: patch and position embedding, and every block's
+   * conditioning. Calibration runs the blocks of a pass one at a time from here.
+   */
+  begin(x: Tensor, timestep: number, labels: Tensor): ForwardPass {
     this.checkInput(x, labels);
-    const { patchSize, numHeads, normEps, outChannels } = this.config;
+    const { patchSize } = this.config;
     const [batch, , height, width] = x.shape;
     const gridH = height / patchSize, gridW = width / patchSize;
     const temb = Tensor.fromArray(
@@ -138,29 +176,36 @@ export class DiTModel {
       "timestep",
     );
     const patches = patchEmbed(x, this.weights.patchWeight, this.weights.patchBias, patchSize);
-    let h = add(patches, this.#positionEmbedding(gridH, gridW));
+    const hidden = add(patches, this.#positionEmbedding(gridH, gridW));
     patches.release();
-    let finalConditioning: Tensor | null = null;
-    this.weights.blocks.forEach((block, l) => {
-      const conditioning = this.#conditioning(block, temb, labels);
-      const next = this.#block(h, block, conditioning, numHeads, normEps, l, attention);
-      h.release();
-      h = next;
-      if (l === 0) finalConditioning = conditioning;
-      else conditioning.release();
-    });
+    const conditionings = this.weights.blocks.map((block) => this.#conditioning(block, temb, labels));
     temb.release();
+    return new ForwardPass(hidden, conditionings, gridH, gridW);
+  }
+
+  /** Block `layer` applied to hidden states h [B, N, C]; returns the new hidden states. */
+  block(pass: ForwardPass, layer: number, h: Tensor, attention?: AttentionRuntime): Tensor {
+    return this.#block(
+      h,
+      this.weights.blocks[layer],
+      pass.conditionings[layer],
+      layer,
+      attention,
+    );
+  }
+
+  /** Final adaLN, projection and unpatchify: [B, outChannels, H, W]. */
+  end(pass: ForwardPass, h: Tensor): Tensor {
+    const { patchSize, outChannels } = this.config;
     // diffusers takes the final shift/scale from block 0's conditioning embedder.
-    const activated = silu(finalConditioning!);
-    (finalConditioning as Tensor | null)?.release();
+    const activated = silu(pass.conditionings[0]);
     const finalMod = applyLinear(activated, this.weights.finalAdaLN);
     activated.release();
     const normed = layerNormModulate(h, 1e-6, finalMod, 0, 1);
-    h.release();
     finalMod.release();
     const tokens = applyLinear(normed, this.weights.finalProj);
     normed.release();
-    const out = unpatchify(tokens, outChannels, patchSize, gridH, gridW);
+    const out = unpatchify(tokens, outChannels, patchSize, pass.gridH, pass.gridW);
     tokens.release();
     return out;
   }
@@ -181,11 +226,10 @@ export class DiTModel {
     h: Tensor,
     block: DiTBlockWeights,
     conditioning: Tensor,
-    heads: number,
-    normEps: number,
     layer: number,
     attention?: AttentionRuntime,
   ): Tensor {
+    const { numHeads: heads, normEps } = this.config;
     const activated = silu(conditioning);
     const mod = applyLinear(activated, block.adaLN); // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2
     activated.release();

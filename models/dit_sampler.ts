@@ -5,8 +5,13 @@ import type { AttentionPlan } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
 import { createScheduler } from "../src/sampling/create_scheduler.ts";
 import { batchNoise } from "../src/sampling/prng.ts";
-import { isGuided, type LoopResult, runSamplingLoop } from "../src/sampling/sample_loop.ts";
-import type { SamplerName } from "../src/sampling/scheduler.ts";
+import {
+  isGuided,
+  type LoopResult,
+  runSamplingLoop,
+  type StepContext,
+} from "../src/sampling/sample_loop.ts";
+import type { SamplerName, Scheduler } from "../src/sampling/scheduler.ts";
 import { Tensor } from "../src/tensor.ts";
 import type { DiTModel } from "./dit.ts";
 
@@ -22,13 +27,15 @@ export interface DiTSampleOptions {
   sampler?: SamplerName;
   /** Guide only the first n ε channels (the original DiT guides 3); default all. */
   guidedChannels?: number;
+  /** A ready scheduler instead of one built from `sampler` and `steps` (tests replay noise). */
+  scheduler?: Scheduler;
   /** Compression plan; full attention everywhere when absent. */
   plan?: AttentionPlan;
   runtime?: AttentionRuntime;
   /** Initial noise instead of the seeded draw ([B, C, H, W] values). */
   noise?: Float32Array;
   onStep?: (step: number, steps: number, stepSeconds: number) => void;
-  beforeStep?: (step: number, x: Tensor, modelInput: Tensor) => Promise<void> | void;
+  beforeStep?: (context: StepContext) => Promise<void> | void;
 }
 
 /** Checks labels against the model's classes (before any GPU work). */
@@ -64,7 +71,8 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
       conditioning,
       cfgScale,
       guidedChannels: options.guidedChannels,
-      scheduler: createScheduler({ sampler, steps, seed, samples: batch, valuesPerSample: perSample }),
+      scheduler: options.scheduler ??
+        createScheduler({ sampler, steps, seed, samples: batch, valuesPerSample: perSample }),
       plan: options.plan,
       runtime: options.runtime,
       onStep: options.onStep,

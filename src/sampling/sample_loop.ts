@@ -21,6 +21,17 @@ export interface Denoiser {
   forward(x: Tensor, timestep: number, conditioning: Tensor, attention?: AttentionRuntime): Tensor;
 }
 
+/** What a step hook sees: the step, its model timestep, the model batch and conditioning. */
+export interface StepContext {
+  step: number;
+  timestep: number;
+  /** The current sample [B, ...]. */
+  x: Tensor;
+  /** The model batch for this step ([x; x] under guidance). */
+  modelInput: Tensor;
+  conditioning: Tensor;
+}
+
 export interface LoopOptions {
   /** Initial noise [B, C, ...] as flat values, and its shape. */
   noise: Float32Array;
@@ -41,7 +52,7 @@ export interface LoopOptions {
    * Called before each step's forward pass with the sample x and the model input; calibration
    * runs its trial passes here and edits the plan of this step before the real pass.
    */
-  beforeStep?: (step: number, x: Tensor, modelInput: Tensor) => Promise<void> | void;
+  beforeStep?: (context: StepContext) => Promise<void> | void;
 }
 
 export interface LoopResult {
@@ -80,7 +91,13 @@ export async function runSamplingLoop(model: Denoiser, options: LoopOptions): Pr
     for (let i = 0; i < steps; i++) {
       const started = performance.now();
       const input = guided ? duplicateBatch(x) : x.reshape(x.shape);
-      await options.beforeStep?.(i, x, input);
+      await options.beforeStep?.({
+        step: i,
+        timestep: scheduler.timesteps[i],
+        x,
+        modelInput: input,
+        conditioning: options.conditioning,
+      });
       if (runtime) runtime.step = i;
       const out = model.forward(input, scheduler.timesteps[i], options.conditioning, runtime);
       input.release();

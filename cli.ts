@@ -1,0 +1,32 @@
+/** Command-line entry point: `generate`, `calibrate`, `demo`. */
+
+import { calibrateCommand } from "./src/cli/calibrate.ts";
+import { demoCommand } from "./src/cli/demo.ts";
+import { generateCommand } from "./src/cli/generate.ts";
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  generate: generateCommand,
+  calibrate: calibrateCommand,
+  demo: demoCommand,
+};
+
+async function main(): Promise<void> {
+  const [command, ...rest] = Deno.args;
+  const run = COMMANDS[command];
+  if (!run) {
+    console.error(`usage: deno run -A cli.ts <${Object.keys(COMMANDS).join("|")}> [options] (--help for each)`);
+    Deno.exit(2);
+  }
+  try {
+    await run(rest);
+  } catch (e) {
+    // Errors of our own families carry the full explanation; no stack trace needed.
+    const error = e as Error;
+    const ours = ["CheckpointError", "DeviceError", "ShapeError", "PlanError", "OptionError"];
+    const badArguments = String((error as { code?: string }).code ?? "").startsWith("ERR_PARSE_ARGS");
+    console.error(ours.includes(error.name) || badArguments ? `${error.name}: ${error.message}` : error);
+    Deno.exit(1);
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,73 @@
+/**
+ * ditfastattn: Diffusion Transformers on WebGPU with DiTFastAttn post-training attention
+ * compression (window attention with residual sharing, attention sharing across timesteps
+ * and across the CFG halves), calibrated per layer and step by a greedy search.
+ *
+ * @example
+ * ```ts
+ * import { compress, DiTModel, getGpu, sampleDiT } from "@ditfastattn/ditfastattn";
+ * const model = await DiTModel.load(await getGpu(), "models/tiny-fmnist");
+ * const full = await sampleDiT(model, { labels: [0, 7], steps: 20, seed: 1 });
+ * const sampler = await compress(model, { count: 8 }, { threshold: 0.05, steps: 20 });
+ * const fast = await sampler.sample({ labels: [0, 7], seed: 1 });
+ * ```
+ * @module
+ */
+
+export { getGpu, Gpu, type GpuOptions, type KernelCall } from "./src/gpu/context.ts";
+export { type DType, Tensor } from "./src/tensor.ts";
+export {
+  CheckpointError,
+  DeviceError,
+  OptionError,
+  PlanError,
+  ShapeError,
+} from "./src/errors.ts";
+
+export { DiTModel, type DiTLoadOptions } from "./models/dit.ts";
+export { type DiTConfig, parseDiTConfig } from "./models/dit_config.ts";
+export { type DiTSampleOptions, sampleDiT } from "./models/dit_sampler.ts";
+
+export {
+  type CalibrationData,
+  type CalibrationProgress,
+  compress,
+  type CompressOptions,
+} from "./calibrate/compress.ts";
+export {
+  type CalibrationLog,
+  type CompressedSampleOptions,
+  CompressedSampler,
+} from "./calibrate/compressed_sampler.ts";
+export {
+  checkPlanFits,
+  loadPlan,
+  type PlanFile,
+  savePlan,
+  toXDiTPlan,
+} from "./calibrate/plan_file.ts";
+export type { Decision, SearchCounters, Trial } from "./calibrate/greedy_search.ts";
+
+export {
+  ATTENTION_METHODS,
+  type AttentionMethod,
+  CANDIDATE_METHODS,
+} from "./src/compression/methods.ts";
+export {
+  type AttentionPlan,
+  fullPlan,
+  methodHistogram,
+  planCost,
+  type PlanCost,
+  validatePlan,
+} from "./src/compression/plan.ts";
+export { AttentionRuntime } from "./src/compression/attention_runtime.ts";
+
+export { SAMPLER_NAMES, type SamplerName, type Scheduler } from "./src/sampling/scheduler.ts";
+export { batchNoise, gaussianNoise } from "./src/sampling/prng.ts";
+export type { LoopResult } from "./src/sampling/sample_loop.ts";
+
+export { SafetensorsFile, type TensorSource } from "./src/io/safetensors.ts";
+export { ShardedCheckpoint } from "./src/io/sharded_checkpoint.ts";
+export { writeSafetensors } from "./src/io/safetensors_writer.ts";
+export { encodePng, writePng } from "./src/io/png.ts";

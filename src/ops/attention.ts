@@ -1,0 +1,222 @@
+/**
+ * Attention launchers over the packed qkv tensor [B, N, 3·H·D] (row n: q, then k at H·D, then v
+ * at 2·H·D, as the fused q/k/v projection writes it). Outputs are [B, N, H·D], ready for the
+ * out-projection. Scale 1/√D.
+ */
+
+import {
+  attentionGroupCount,
+  type AttentionKernelSpec,
+  type AttentionTiling,
+  type AttentionVariant,
+  attentionWgsl,
+  type OperandLayout,
+} from "../../shaders/attention.ts";
+import { ShapeError } from "../errors.ts";
+import type { Gpu } from "../gpu/context.ts";
+import { Tensor } from "../tensor.ts";
+
+export type { AttentionTiling } from "../../shaders/attention.ts";
+
+const MAX_GROUPS_PER_DIMENSION = 65535;
+
+/**
+ * Measured on lavapipe (8-lane SIMD, 2 cores): one workgroup = one SIMD vector of queries keeps
+ * the window kernel's key range within 2w + 8 keys, and the key rows are then uniform across
+ * the vector (one broadcast load per element). See bench/attention_report.ts.
+ */
+export const DEFAULT_ATTENTION_TILING: Readonly<AttentionTiling> = {
+  workgroupSize: 8,
+  queriesPerInvocation: 1,
+  keyTile: 8,
+};
+
+const tilingByGpu = new WeakMap<Gpu, AttentionTiling>();
+
+/** The tiling the attention launchers use on `gpu`. */
+export function attentionTiling(gpu: Gpu): AttentionTiling {
+  return tilingByGpu.get(gpu) ?? { ...DEFAULT_ATTENTION_TILING };
+}
+
+/** Overrides the tiling on `gpu` (autotuning, benchmarks); `null` restores the default. */
+export function setAttentionTiling(gpu: Gpu, tiling: AttentionTiling | null): void {
+  if (tiling === null) {
+    tilingByGpu.delete(gpu);
+    return;
+  }
+  const { workgroupSize, queriesPerInvocation, keyTile } = tiling;
+  for (const [name, value] of Object.entries({ workgroupSize, queriesPerInvocation, keyTile })) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`attention tiling: ${name} must be a positive integer, got ${value}`);
+    }
+  }
+  if (workgroupSize > gpu.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new RangeError(`attention tiling: workgroupSize ${workgroupSize} exceeds the device limit`);
+  }
+  tilingByGpu.set(gpu, { workgroupSize, queriesPerInvocation, keyTile });
+}
+
+/** Σ over queries i of the keys j in 0..N−1 with |i − j| ≤ w (the band's (query, key) pairs). */
+export function windowKeyCount(tokens: number, window: number): number {
+  const n = tokens;
+  const w = Math.min(window, Math.max(n - 1, 0));
+  // Each query sees 2w + 1 keys minus those cut off at either end: the first and last w queries
+  // lose w, w − 1, …, 1 keys.
+  return n * (2 * w + 1) - w * (w + 1);
+}
+
+/**
+ * Attention-core MACs per batch element (QKᵀ and AV): 2·N·N·C for full attention, or
+ * 2·windowKeyCount(N, w)·C when `window` is given. C = H·D.
+ */
+export function attentionMacs(tokens: number, channels: number, window?: number): number {
+  const pairs = window === undefined ? tokens * tokens : windowKeyCount(tokens, window);
+  return 2 * pairs * channels;
+}
+
+interface QkvShape {
+  batch: number;
+  tokens: number;
+  heads: number;
+  headDim: number;
+}
+
+function qkvShape(op: string, qkv: Tensor, heads: number): QkvShape {
+  if (qkv.dtype !== "f32") throw new ShapeError(`${op}: f32 qkv expected, got ${qkv.dtype}`);
+  if (qkv.shape.length !== 3) {
+    throw new ShapeError(`${op}: qkv must be [B, N, 3·H·D], got [${qkv.shape}]`);
+  }
+  const [batch, tokens, packed] = qkv.shape;
+  if (!Number.isInteger(heads) || heads < 1 || packed % (3 * heads) !== 0 || packed === 0) {
+    throw new ShapeError(
+      `${op}: qkv [${qkv.shape}] last dim ${packed} is not divisible by 3·heads = 3·${heads}`,
+    );
+  }
+  return { batch, tokens, heads, headDim: packed / (3 * heads) };
+}
+
+function checkWindow(op: string, window: number): void {
+  if (!Number.isInteger(window) || window < 0) {
+    throw new ShapeError(`${op}: window must be a non-negative integer, got ${window}`);
+  }
+}
+
+/** Largest of 4, 2, 1 dividing every stride, offset and the head dim (element loads → vecN). */
+function vectorWidth(headDim: number, layouts: readonly OperandLayout[]): 1 | 2 | 4 {
+  const fits = (w: number) =>
+    headDim % w === 0 && layouts.every((l) => l.rowStride % w === 0 && l.columnOffset % w === 0);
+  return fits(4) ? 4 : fits(2) ? 2 : 1;
+}
+
+function launch(
+  op: string,
+  variant: AttentionVariant,
+  qkv: Tensor,
+  shape: QkvShape,
+  window: number,
+  residualIn: Tensor | null,
+  outputs: readonly Tensor[],
+): void {
+  const gpu = qkv.gpu;
+  const channels = shape.heads * shape.headDim;
+  const packed = 3 * channels;
+  const q = { rowStride: packed, columnOffset: 0 };
+  const k = { rowStride: packed, columnOffset: channels };
+  const v = { rowStride: packed, columnOffset: 2 * channels };
+  const out = { rowStride: channels, columnOffset: 0 };
+  const tiling = attentionTiling(gpu);
+  const groups = attentionGroupCount({
+    batch: shape.batch,
+    heads: shape.heads,
+    queries: shape.tokens,
+    tiling,
+  });
+  const groupsX = Math.min(groups, MAX_GROUPS_PER_DIMENSION);
+  const spec: AttentionKernelSpec = {
+    variant,
+    batch: shape.batch,
+    heads: shape.heads,
+    headDim: shape.headDim,
+    queries: shape.tokens,
+    keys: shape.tokens,
+    q,
+    k,
+    v,
+    out,
+    window,
+    addResidual: residualIn !== null,
+    tiling,
+    vectorWidth: vectorWidth(shape.headDim, [q, k, v, out]),
+    groupsX,
+  };
+  const binding = qkv.binding();
+  const bindings = [binding, binding, binding, ...outputs.map((t) => t.binding())];
+  if (residualIn) bindings.push(residualIn.binding());
+  gpu.dispatch({
+    name: op,
+    wgsl: attentionWgsl(spec),
+    bindings,
+    workgroups: [groupsX, Math.ceil(groups / groupsX)],
+  });
+}
+
+function emptyOutput(gpu: Gpu, shape: QkvShape, label: string): Tensor {
+  return Tensor.empty(gpu, [shape.batch, shape.tokens, shape.heads * shape.headDim], "f32", label);
+}
+
+/** softmax(q·kᵀ/√D)·v per head: [B, N, 3·H·D] → [B, N, H·D]. */
+export function fullAttention(qkv: Tensor, heads: number): Tensor {
+  const shape = qkvShape("fullAttention", qkv, heads);
+  const output = emptyOutput(qkv.gpu, shape, "attention");
+  if (shape.tokens > 0) launch("fullAttention", "full", qkv, shape, 0, null, [output]);
+  return output;
+}
+
+/**
+ * Attention restricted to the band |i − j| ≤ window over the flattened token index. With a
+ * residual [B, N, H·D], returns window + residual (the add happens in the kernel's store).
+ */
+export function windowAttention(
+  qkv: Tensor,
+  heads: number,
+  window: number,
+  residual?: Tensor,
+): Tensor {
+  const op = "windowAttention";
+  const shape = qkvShape(op, qkv, heads);
+  checkWindow(op, window);
+  const expected = [shape.batch, shape.tokens, shape.heads * shape.headDim];
+  if (residual) {
+    const ok = residual.dtype === "f32" && residual.shape.length === 3 &&
+      residual.shape.every((d, i) => d === expected[i]);
+    if (!ok) {
+      throw new ShapeError(
+        `${op}: residual must be f32 [${expected}] for qkv [${qkv.shape}] with ${heads} heads, ` +
+          `got ${residual.dtype} [${residual.shape}]`,
+      );
+    }
+  }
+  const output = emptyOutput(qkv.gpu, shape, "window-attention");
+  if (shape.tokens > 0) {
+    launch(op, "window", qkv, shape, window, residual ?? null, [output]);
+  }
+  return output;
+}
+
+/**
+ * Full attention and the residual full − window(w) (DiTFastAttn's R cache, before the
+ * out-projection) from one pass over the keys.
+ */
+export function fullAttentionWithResidual(
+  qkv: Tensor,
+  heads: number,
+  window: number,
+): { output: Tensor; residual: Tensor } {
+  const op = "fullAttentionWithResidual";
+  const shape = qkvShape(op, qkv, heads);
+  checkWindow(op, window);
+  const output = emptyOutput(qkv.gpu, shape, "attention");
+  const residual = emptyOutput(qkv.gpu, shape, "attention-residual");
+  if (shape.tokens > 0) launch(op, "fused", qkv, shape, window, null, [output, residual]);
+  return { output, residual };
+}

@@ -1,0 +1,21 @@
+/** The one assertion the kernel tests need beyond helpers.ts (no std import: no jsr deps). */
+
+/** Asserts `fn` throws an instance of `type` whose message contains `fragment`. */
+export function assertThrows(
+  fn: () => unknown,
+  type: new (...args: never[]) => Error,
+  fragment: string,
+): void {
+  try {
+    fn();
+  } catch (error) {
+    if (!(error instanceof type)) {
+      throw new Error(`expected ${type.name}, got ${error}`);
+    }
+    if (!error.message.includes(fragment)) {
+      throw new Error(`expected a message containing "${fragment}", got "${error.message}"`);
+    }
+    return;
+  }
+  throw new Error(`expected ${type.name} containing "${fragment}", nothing was thrown`);
+}

@@ -1,0 +1,96 @@
+/**
+ * Plain-TypeScript attention in float64 on the packed qkv layout [B, N, 3·H·D], the reference
+ * the GPU kernels are tested against.
+ */
+
+/** Attention over keys j with |i − j| ≤ window (Infinity: full attention) → [B, N, H·D]. */
+export function referenceAttention(
+  qkv: Float32Array,
+  batch: number,
+  tokens: number,
+  heads: number,
+  headDim: number,
+  window = Infinity,
+): Float32Array {
+  const channels = heads * headDim;
+  const packed = 3 * channels;
+  const out = new Float32Array(batch * tokens * channels);
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float64Array(tokens);
+  const acc = new Float64Array(headDim);
+  for (let b = 0; b < batch; b++) {
+    const base = b * tokens * packed;
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < tokens; i++) {
+        const first = Math.max(0, i - window);
+        const last = Math.min(tokens - 1, i + window);
+        const q = base + i * packed + h * headDim;
+        let max = -Infinity;
+        for (let j = first; j <= last; j++) {
+          const k = base + j * packed + channels + h * headDim;
+          let s = 0;
+          for (let d = 0; d < headDim; d++) s += qkv[q + d] * qkv[k + d];
+          scores[j] = s * scale;
+          max = Math.max(max, scores[j]);
+        }
+        acc.fill(0);
+        let sum = 0;
+        for (let j = first; j <= last; j++) {
+          const p = Math.exp(scores[j] - max);
+          sum += p;
+          const v = base + j * packed + 2 * channels + h * headDim;
+          for (let d = 0; d < headDim; d++) acc[d] += p * qkv[v + d];
+        }
+        const o = (b * tokens + i) * channels + h * headDim;
+        for (let d = 0; d < headDim; d++) out[o + d] = acc[d] / sum;
+      }
+    }
+  }
+  return out;
+}
+
+/** Packs per-head q, k, v [B, H, N, D] into the fused-projection layout [B, N, 3·H·D]. */
+export function packQkv(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  batch: number,
+  heads: number,
+  tokens: number,
+  headDim: number,
+): Float32Array {
+  const channels = heads * headDim;
+  const out = new Float32Array(batch * tokens * 3 * channels);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let n = 0; n < tokens; n++) {
+        const src = ((b * heads + h) * tokens + n) * headDim;
+        const dst = (b * tokens + n) * 3 * channels + h * headDim;
+        out.set(q.subarray(src, src + headDim), dst);
+        out.set(k.subarray(src, src + headDim), dst + channels);
+        out.set(v.subarray(src, src + headDim), dst + 2 * channels);
+      }
+    }
+  }
+  return out;
+}
+
+/** [B, H, N, D] → [B, N, H·D], the attention output layout. */
+export function mergeHeads(
+  x: Float32Array,
+  batch: number,
+  heads: number,
+  tokens: number,
+  headDim: number,
+): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let n = 0; n < tokens; n++) {
+        const src = ((b * heads + h) * tokens + n) * headDim;
+        out.set(x.subarray(src, src + headDim), (b * tokens + n) * heads * headDim + h * headDim);
+      }
+    }
+  }
+  return out;
+}
