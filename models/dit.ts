@@ -8,6 +8,7 @@ import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import { CheckpointError, ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import { readJsonConfig } from "../src/io/config.ts";
+import type { TensorSource } from "../src/io/safetensors.ts";
 import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import { add } from "../src/ops/elementwise.ts";
 import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../src/ops/embedding.ts";
@@ -70,20 +71,31 @@ export class DiTModel {
     if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
     const configPath = join(folder, "config.json");
     const config = parseDiTConfig(await readJsonConfig(configPath), configPath);
-    const dtype = options.dtype ?? "f32";
-    if (dtype === "f16" && !gpu.hasShaderF16) {
-      throw new CheckpointError(`f16 weights need the shader-f16 feature, which ${gpu.adapterDescription} lacks`);
-    }
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
-    }
     const source = await ShardedCheckpoint.open(folder);
     try {
-      const weights = await loadDiTWeights(gpu, source, config, dtype);
-      return new DiTModel(gpu, config, weights, folder);
+      return await DiTModel.fromSource(gpu, config, source, options, folder);
     } finally {
       source.close();
     }
+  }
+
+  /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
+  static async fromSource(
+    gpu: Gpu,
+    config: DiTConfig,
+    source: TensorSource,
+    options: DiTLoadOptions = {},
+    name = source.path,
+  ): Promise<DiTModel> {
+    const dtype = options.dtype ?? "f32";
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
+    }
+    if (dtype === "f16" && !gpu.hasShaderF16) {
+      throw new CheckpointError(`f16 weights need the shader-f16 feature, which ${gpu.adapterDescription} lacks`);
+    }
+    const weights = await loadDiTWeights(gpu, source, config, dtype);
+    return new DiTModel(gpu, config, weights, name);
   }
 
   get inChannels(): number {

@@ -7,6 +7,7 @@ import { DeviceError } from "../errors.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { acquireDevice } from "./device.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
+import { type KernelTime, replayTimes } from "./profiler.ts";
 import { CommandRecorder } from "./recorder.ts";
 
 /** A storage-buffer binding: a whole buffer or a byte range of one. */
@@ -127,7 +128,7 @@ export class Gpu {
         resource: { buffer: b.buffer, offset: b.offset, size: b.size },
       })),
     });
-    this.recorder.dispatch(pipeline, bindGroup, groups);
+    this.recorder.dispatch(pipeline, bindGroup, groups, call.name);
     if (this.debug) {
       this.recorder.submit();
       const name = call.name;
@@ -136,6 +137,25 @@ export class Gpu {
           if (error) throw new DeviceError(`kernel ${name}: ${error.message}`);
         }),
       );
+    }
+  }
+
+  /** Starts remembering every dispatch, for per-kernel timing with `stopCapture`. */
+  startCapture(): void {
+    this.recorder.capture = [];
+  }
+
+  /**
+   * Stops capturing and times each captured dispatch alone (benchmarks only): seconds per
+   * kernel name, longest first.
+   */
+  async stopCapture(repeats = 3): Promise<KernelTime[]> {
+    await this.sync();
+    const { dispatches, release } = this.recorder.endCapture();
+    try {
+      return await replayTimes(this.device, dispatches, repeats);
+    } finally {
+      release();
     }
   }
 

@@ -71,5 +71,5 @@ export async function acquireDevice(options: { wantF16?: boolean } = {}): Promis
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const description = info.description || `${info.vendor} ${info.device}`.trim();
-  return { adapter, device, description, hasShaderF16: requiredFeatures.length > 0 };
+  return { adapter, device, description, hasShaderF16: requiredFeatures.includes("shader-f16") };
 }

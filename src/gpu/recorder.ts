@@ -3,10 +3,15 @@
  * submit. Buffers released while commands are pending are destroyed only after that submit.
  */
 
+import type { CapturedDispatch } from "./profiler.ts";
+
 export class CommandRecorder {
+  /** When set, every dispatch is also appended here (for `replayTimes`). */
+  capture: CapturedDispatch[] | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #destroyAfterSubmit: GPUBuffer[] = [];
+  #heldForCapture: GPUBuffer[] = [];
   #pendingDispatches = 0;
   #submits = 0;
 
@@ -38,8 +43,10 @@ export class CommandRecorder {
     pipeline: GPUComputePipeline,
     bindGroup: GPUBindGroup,
     workgroups: readonly [number, number, number],
+    name = "kernel",
   ): void {
     if (!this.#pass) this.#pass = this.#ensureEncoder().beginComputePass();
+    this.capture?.push({ name, pipeline, bindGroup, workgroups });
     this.#pass.setPipeline(pipeline);
     this.#pass.setBindGroup(0, bindGroup);
     this.#pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
@@ -54,8 +61,19 @@ export class CommandRecorder {
 
   /** Destroys `buffer` once the commands recorded so far have been submitted. */
   destroyAfterSubmit(buffer: GPUBuffer): void {
-    if (this.#encoder) this.#destroyAfterSubmit.push(buffer);
+    // Captured dispatches are replayed later: their buffers must outlive the capture.
+    if (this.capture) this.#heldForCapture.push(buffer);
+    else if (this.#encoder) this.#destroyAfterSubmit.push(buffer);
     else buffer.destroy();
+  }
+
+  /** Ends a capture: returns what was captured and frees the buffers kept for it. */
+  endCapture(): { dispatches: CapturedDispatch[]; release: () => void } {
+    const dispatches = this.capture ?? [];
+    this.capture = null;
+    const held = this.#heldForCapture;
+    this.#heldForCapture = [];
+    return { dispatches, release: () => held.forEach((b) => b.destroy()) };
   }
 
   /** Submits everything recorded so far (no-op when nothing is pending). */

@@ -164,7 +164,7 @@ function recordDispatch(
     layout: pipeline.getBindGroupLayout(0),
     entries: resources.map((resource, binding) => ({ binding, resource })),
   });
-  gpu.recorder.dispatch(pipeline, bindGroup, workgroups);
+  gpu.recorder.dispatch(pipeline, bindGroup, workgroups, name);
 }
 
 function bufferResource(b: BufferBinding): GPUBufferBinding {
