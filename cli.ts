@@ -14,7 +14,9 @@ async function main(): Promise<void> {
   const [command, ...rest] = Deno.args;
   const run = COMMANDS[command];
   if (!run) {
-    console.error(`usage: deno run -A cli.ts <${Object.keys(COMMANDS).join("|")}> [options] (--help for each)`);
+    console.error(
+      `usage: deno run -A cli.ts <${Object.keys(COMMANDS).join("|")}> [options] (--help for each)`,
+    );
     Deno.exit(2);
   }
   try {
@@ -23,8 +25,12 @@ async function main(): Promise<void> {
     // Errors of our own families carry the full explanation; no stack trace needed.
     const error = e as Error;
     const ours = ["CheckpointError", "DeviceError", "ShapeError", "PlanError", "OptionError"];
-    const badArguments = String((error as { code?: string }).code ?? "").startsWith("ERR_PARSE_ARGS");
-    console.error(ours.includes(error.name) || badArguments ? `${error.name}: ${error.message}` : error);
+    const badArguments = String((error as { code?: string }).code ?? "").startsWith(
+      "ERR_PARSE_ARGS",
+    );
+    console.error(
+      ours.includes(error.name) || badArguments ? `${error.name}: ${error.message}` : error,
+    );
     Deno.exit(1);
   }
 }

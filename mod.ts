@@ -16,15 +16,9 @@
 
 export { getGpu, Gpu, type GpuOptions, type KernelCall } from "./src/gpu/context.ts";
 export { type DType, Tensor } from "./src/tensor.ts";
-export {
-  CheckpointError,
-  DeviceError,
-  OptionError,
-  PlanError,
-  ShapeError,
-} from "./src/errors.ts";
+export { CheckpointError, DeviceError, OptionError, PlanError, ShapeError } from "./src/errors.ts";
 
-export { DiTModel, type DiTLoadOptions } from "./models/dit.ts";
+export { type DiTLoadOptions, DiTModel } from "./models/dit.ts";
 export { type DiTConfig, parseDiTConfig } from "./models/dit_config.ts";
 export { type DiTSampleOptions, sampleDiT } from "./models/dit_sampler.ts";
 
@@ -57,8 +51,8 @@ export {
   type AttentionPlan,
   fullPlan,
   methodHistogram,
-  planCost,
   type PlanCost,
+  planCost,
   validatePlan,
 } from "./src/compression/plan.ts";
 export { AttentionRuntime } from "./src/compression/attention_runtime.ts";

@@ -26,5 +26,7 @@ export function breakdown(times: readonly KernelTime[]): TimeBreakdown {
 
 export function formatBreakdown(b: TimeBreakdown): string {
   const pct = (x: number) => `${((100 * x) / b.totalSeconds).toFixed(1)}%`;
-  return `attention ${pct(b.attentionSeconds)}, linears ${pct(b.linearSeconds)}, rest ${pct(b.otherSeconds)}`;
+  return `attention ${pct(b.attentionSeconds)}, linears ${pct(b.linearSeconds)}, rest ${
+    pct(b.otherSeconds)
+  }`;
 }

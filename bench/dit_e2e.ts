@@ -40,13 +40,19 @@ async function measure(model: DiTModel, label: string, samples: number): Promise
 }
 
 const tiny = await DiTModel.load(gpu, new URL("../models/tiny-fmnist", import.meta.url).pathname);
-for (const n of values.batches!.split(",").map(Number)) await measure(tiny, "tiny-fmnist (256 tok)", n);
+for (const n of values.batches!.split(",").map(Number)) {
+  await measure(tiny, "tiny-fmnist (256 tok)", n);
+}
 tiny.release();
 
 if (values.xl) {
   const started = performance.now();
   const xl = await DiTModel.fromSource(gpu, DIT_XL_2_256, randomDiTSource(DIT_XL_2_256));
-  console.log(`DiT-XL/2-256 random weights built and uploaded in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  console.log(
+    `DiT-XL/2-256 random weights built and uploaded in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    }s`,
+  );
   await measure(xl, "DiT-XL/2 256px (256 tok)", 1);
   xl.release();
 }

@@ -8,14 +8,24 @@ import { ditCostShape } from "../models/dit_cost.ts";
 import type { DiTModel } from "../models/dit.ts";
 import { sampleDiT } from "../models/dit_sampler.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import { type AttentionMethod, CANDIDATE_METHODS, isAttentionMethod, isCfgShareMethod } from "../src/compression/methods.ts";
+import {
+  type AttentionMethod,
+  CANDIDATE_METHODS,
+  isAttentionMethod,
+  isCfgShareMethod,
+} from "../src/compression/methods.ts";
 import { fullPlan, planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
 import { Xoshiro128 } from "../src/sampling/prng.ts";
 import { isGuided } from "../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../src/sampling/scheduler.ts";
 import { CompressedSampler } from "./compressed_sampler.ts";
-import { type Decision, layerThresholds, searchStep, type SearchCounters } from "./greedy_search.ts";
+import {
+  type Decision,
+  layerThresholds,
+  type SearchCounters,
+  searchStep,
+} from "./greedy_search.ts";
 import { PLAN_FORMAT, PLAN_VERSION, type PlanFile } from "./plan_file.ts";
 
 /** Calibration conditions: explicit class labels, or a count drawn from a seeded generator. */
@@ -105,9 +115,14 @@ export async function compress(
   const tokens = model.tokens();
   const window = options.window ?? Math.floor(tokens / 8);
   const guided = isGuided(cfgScale);
-  const candidates = (options.candidates ?? CANDIDATE_METHODS).filter((m) => guided || !isCfgShareMethod(m));
+  const candidates = (options.candidates ?? CANDIDATE_METHODS).filter((m) =>
+    guided || !isCfgShareMethod(m)
+  );
   const plan = fullPlan(model.layers, steps, window);
-  const runtime = new AttentionRuntime(plan, { storeResidualAtEveryFullStep: true, keepEveryOutput: true });
+  const runtime = new AttentionRuntime(plan, {
+    storeResidualAtEveryFullStep: true,
+    keepEveryOutput: true,
+  });
   const thresholds = layerThresholds(model.layers, threshold);
   const counters: SearchCounters = { blocks: 0, naiveBlocks: 0, losses: 0 };
   const decisions: Decision[] = [];
@@ -152,7 +167,12 @@ export async function compress(
   const file: PlanFile = {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
-    model: { family: model.family, configHash: configHash(model.config), layers: model.layers, tokens },
+    model: {
+      family: model.family,
+      configHash: configHash(model.config),
+      layers: model.layers,
+      tokens,
+    },
     steps,
     sampler,
     cfgScale,

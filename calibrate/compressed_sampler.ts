@@ -5,10 +5,22 @@ import { ditCostShape } from "../models/dit_cost.ts";
 import type { DiTModel } from "../models/dit.ts";
 import { sampleDiT } from "../models/dit_sampler.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
-import { type AttentionPlan, methodHistogram, planCost, type PlanCost } from "../src/compression/plan.ts";
+import {
+  type AttentionPlan,
+  methodHistogram,
+  type PlanCost,
+  planCost,
+} from "../src/compression/plan.ts";
 import type { LoopResult } from "../src/sampling/sample_loop.ts";
 import type { Decision, SearchCounters } from "./greedy_search.ts";
-import { checkPlanFits, loadPlan, planOf, type PlanFile, savePlan, toXDiTPlan } from "./plan_file.ts";
+import {
+  checkPlanFits,
+  loadPlan,
+  type PlanFile,
+  planOf,
+  savePlan,
+  toXDiTPlan,
+} from "./plan_file.ts";
 
 /** Everything the calibration measured (absent for a plan loaded from a file). */
 export interface CalibrationLog {
@@ -32,13 +44,22 @@ export class CompressedSampler {
     readonly planFile: PlanFile,
     readonly calibration?: CalibrationLog,
   ) {
-    checkPlanFits(planFile, { configHash: configHash(model.config), layers: model.layers }, planFile.steps);
+    checkPlanFits(
+      planFile,
+      { configHash: configHash(model.config), layers: model.layers },
+      planFile.steps,
+    );
   }
 
   /** Loads a plan file for `model` (refused when it was made for another model). */
   static async load(model: DiTModel, path: string): Promise<CompressedSampler> {
     const file = await loadPlan(path);
-    checkPlanFits(file, { configHash: configHash(model.config), layers: model.layers }, file.steps, path);
+    checkPlanFits(
+      file,
+      { configHash: configHash(model.config), layers: model.layers },
+      file.steps,
+      path,
+    );
     return new CompressedSampler(model, file);
   }
 

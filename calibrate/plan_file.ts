@@ -54,9 +54,16 @@ export async function savePlan(path: string, plan: PlanFile): Promise<void> {
   }
 }
 
-function requireField(raw: Record<string, unknown>, key: string, type: string, path: string): void {
-  if (typeof raw[key] !== type) {
-    throw new PlanError(`${path}: field "${key}" must be a ${type}, got ${JSON.stringify(raw[key])}`);
+function requireField(
+  raw: Record<string, unknown>,
+  key: string,
+  type: "number" | "string" | "object",
+  path: string,
+): void {
+  if (typeof raw[key] !== type || raw[key] === null) {
+    throw new PlanError(
+      `${path}: field "${key}" must be a ${type}, got ${JSON.stringify(raw[key])}`,
+    );
   }
 }
 
@@ -74,12 +81,17 @@ export async function loadPlan(path: string): Promise<PlanFile> {
   } catch {
     throw new PlanError(`${path} is not JSON, so not a ditfastattn plan file`);
   }
-  if (typeof raw !== "object" || raw === null || (raw as Record<string, unknown>).format !== PLAN_FORMAT) {
+  if (
+    typeof raw !== "object" || raw === null ||
+    (raw as Record<string, unknown>).format !== PLAN_FORMAT
+  ) {
     throw new PlanError(`${path} is not a ditfastattn plan file (no "format": "${PLAN_FORMAT}")`);
   }
   const plan = raw as Record<string, unknown>;
   if (plan.version !== PLAN_VERSION) {
-    throw new PlanError(`${path}: plan format version ${plan.version} is not supported (expected ${PLAN_VERSION})`);
+    throw new PlanError(
+      `${path}: plan format version ${plan.version} is not supported (expected ${PLAN_VERSION})`,
+    );
   }
   for (const key of ["steps", "window", "threshold", "cfgScale", "nCalib", "seed"]) {
     requireField(plan, key, "number", path);
@@ -114,7 +126,9 @@ export function checkPlanFits(
     );
   }
   if (plan.steps !== steps) {
-    throw new PlanError(`${where} was calibrated for ${plan.steps} steps, sampling asks for ${steps}`);
+    throw new PlanError(
+      `${where} was calibrated for ${plan.steps} steps, sampling asks for ${steps}`,
+    );
   }
 }
 

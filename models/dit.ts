@@ -17,7 +17,12 @@ import { gatedResidualAdd, silu } from "../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../src/ops/patch.ts";
 import { type DType, Tensor } from "../src/tensor.ts";
 import { type DiTConfig, hiddenSize, parseDiTConfig } from "./dit_config.ts";
-import { type DiTBlockWeights, type DiTWeights, loadDiTWeights, releaseWeights } from "./dit_weights.ts";
+import {
+  type DiTBlockWeights,
+  type DiTWeights,
+  loadDiTWeights,
+  releaseWeights,
+} from "./dit_weights.ts";
 import { applyLinear, selfAttention } from "./layers.ts";
 
 export interface DiTLoadOptions {
@@ -92,7 +97,9 @@ export class DiTModel {
       throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
     }
     if (dtype === "f16" && !gpu.hasShaderF16) {
-      throw new CheckpointError(`f16 weights need the shader-f16 feature, which ${gpu.adapterDescription} lacks`);
+      throw new CheckpointError(
+        `f16 weights need the shader-f16 feature, which ${gpu.adapterDescription} lacks`,
+      );
     }
     const weights = await loadDiTWeights(gpu, source, config, dtype);
     return new DiTModel(gpu, config, weights, name);
@@ -140,10 +147,14 @@ export class DiTModel {
       throw new ShapeError(`DiT input: expected [B, ${inChannels}, H, W], got [${x.shape}]`);
     }
     if (height % patchSize !== 0 || width % patchSize !== 0) {
-      throw new ShapeError(`DiT input: ${height}×${width} is not divisible by the patch size ${patchSize}`);
+      throw new ShapeError(
+        `DiT input: ${height}×${width} is not divisible by the patch size ${patchSize}`,
+      );
     }
     if (labels.shape.length !== 1 || labels.shape[0] !== batch || labels.dtype !== "i32") {
-      throw new ShapeError(`DiT labels: expected i32 [${batch}], got ${labels.dtype} [${labels.shape}]`);
+      throw new ShapeError(
+        `DiT labels: expected i32 [${batch}], got ${labels.dtype} [${labels.shape}]`,
+      );
     }
   }
 
@@ -190,7 +201,9 @@ export class DiTModel {
     const patches = patchEmbed(x, this.weights.patchWeight, this.weights.patchBias, patchSize);
     const hidden = add(patches, this.#positionEmbedding(gridH, gridW));
     patches.release();
-    const conditionings = this.weights.blocks.map((block) => this.#conditioning(block, temb, labels));
+    const conditionings = this.weights.blocks.map((block) =>
+      this.#conditioning(block, temb, labels)
+    );
     temb.release();
     return new ForwardPass(hidden, conditionings, gridH, gridW);
   }
@@ -246,7 +259,13 @@ export class DiTModel {
     const mod = applyLinear(activated, block.adaLN); // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2
     activated.release();
     const attnIn = layerNormModulate(h, 1e-6, mod, 0, 1);
-    const attnOut = selfAttention(attnIn, { qkv: block.qkv, out: block.attnOut }, heads, layer, attention);
+    const attnOut = selfAttention(
+      attnIn,
+      { qkv: block.qkv, out: block.attnOut },
+      heads,
+      layer,
+      attention,
+    );
     attnIn.release();
     const h1 = gatedResidualAdd(h, attnOut, mod, 2);
     attnOut.release();

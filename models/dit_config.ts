@@ -38,7 +38,12 @@ function field(raw: Record<string, unknown>, key: string, file: string, fallback
   return value;
 }
 
-function positiveInteger(raw: Record<string, unknown>, key: string, file: string, fallback?: number): number {
+function positiveInteger(
+  raw: Record<string, unknown>,
+  key: string,
+  file: string,
+  fallback?: number,
+): number {
   const value = field(raw, key, file, fallback);
   if (!Number.isInteger(value) || value < 1) {
     throw new CheckpointError(`${file}: field "${key}" must be a positive integer, got ${value}`);

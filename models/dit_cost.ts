@@ -12,5 +12,9 @@ export function ditCostShape(config: DiTConfig, tokens: number): CostShape {
     256 * c + c * c; // timestep MLP
   const patchEmbed = tokens * c * config.inChannels * p * p;
   const finalLayer = 2 * c * c + tokens * c * p * p * config.outChannels;
-  return { tokens, width: c, otherMacsPerStep: config.numLayers * perLayer + patchEmbed + finalLayer };
+  return {
+    tokens,
+    width: c,
+    otherMacsPerStep: config.numLayers * perLayer + patchEmbed + finalLayer,
+  };
 }

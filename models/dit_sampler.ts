@@ -44,7 +44,9 @@ export function checkLabels(model: DiTModel, labels: readonly number[]): void {
   for (const label of labels) {
     if (!Number.isInteger(label) || label < 0 || label >= model.config.numClasses) {
       throw new OptionError(
-        `class label ${label} is out of range: the model has classes 0..${model.config.numClasses - 1}`,
+        `class label ${label} is out of range: the model has classes 0..${
+          model.config.numClasses - 1
+        }`,
       );
     }
   }
@@ -63,7 +65,13 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
   }
   const guided = isGuided(cfgScale);
   const ids = guided ? [...labels, ...labels.map(() => numClasses)] : [...labels];
-  const conditioning = Tensor.fromArray(model.gpu, Int32Array.from(ids), [ids.length], "i32", "labels");
+  const conditioning = Tensor.fromArray(
+    model.gpu,
+    Int32Array.from(ids),
+    [ids.length],
+    "i32",
+    "labels",
+  );
   try {
     return await runSamplingLoop(model, {
       noise,

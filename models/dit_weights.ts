@@ -122,9 +122,24 @@ export async function loadDiTWeights(
     const b = `transformer_blocks.${l}`;
     const attn = `${b}.attn1`;
     blocks.push({
-      timestepLinear1: await loadLinear(gpu, source, `${b}.norm1.emb.timestep_embedder.linear_1`, "f32"),
-      timestepLinear2: await loadLinear(gpu, source, `${b}.norm1.emb.timestep_embedder.linear_2`, "f32"),
-      classTable: await loadFloat(gpu, source, `${b}.norm1.emb.class_embedder.embedding_table.weight`, "f32"),
+      timestepLinear1: await loadLinear(
+        gpu,
+        source,
+        `${b}.norm1.emb.timestep_embedder.linear_1`,
+        "f32",
+      ),
+      timestepLinear2: await loadLinear(
+        gpu,
+        source,
+        `${b}.norm1.emb.timestep_embedder.linear_2`,
+        "f32",
+      ),
+      classTable: await loadFloat(
+        gpu,
+        source,
+        `${b}.norm1.emb.class_embedder.embedding_table.weight`,
+        "f32",
+      ),
       adaLN: await loadLinear(gpu, source, `${b}.norm1.linear`, dtype),
       qkv: await loadStackedLinear(
         gpu,

@@ -2,11 +2,7 @@
 
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import { isCfgShareMethod } from "../src/compression/methods.ts";
-import {
-  fullAttention,
-  fullAttentionWithResidual,
-  windowAttention,
-} from "../src/ops/attention.ts";
+import { fullAttention, fullAttentionWithResidual, windowAttention } from "../src/ops/attention.ts";
 import { type Activation, linear } from "../src/ops/linear.ts";
 import { duplicateBatch } from "../src/ops/sampler.ts";
 import type { Tensor } from "../src/tensor.ts";
@@ -17,7 +13,11 @@ export interface LinearWeights {
   bias: Tensor;
 }
 
-export function applyLinear(x: Tensor, layer: LinearWeights, activation: Activation = "none"): Tensor {
+export function applyLinear(
+  x: Tensor,
+  layer: LinearWeights,
+  activation: Activation = "none",
+): Tensor {
   return linear(x, layer.weight, layer.bias, { activation });
 }
 

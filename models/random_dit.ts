@@ -1,6 +1,6 @@
 /** DiT weights drawn at random in memory, for benchmarks at real model shapes. */
 
-import { MemoryTensorSource, type MemoryTensor } from "../src/io/memory_source.ts";
+import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import type { DiTConfig } from "./dit_config.ts";
 import { expectedDiTShapes } from "./dit_weights.ts";

@@ -150,7 +150,9 @@ export class Tensor {
     }
     const copy = Tensor.empty(this.gpu, shape, this.dtype, "rows-copy");
     const bytes = Math.ceil((count * rowBytes) / 4) * 4;
-    if (offset % 4 !== 0) throw new ShapeError(`rows(${start}) of an f16 tensor is not 4-byte aligned`);
+    if (offset % 4 !== 0) {
+      throw new ShapeError(`rows(${start}) of an f16 tensor is not 4-byte aligned`);
+    }
     this.gpu.copy({ ...this.binding(), offset }, copy.binding(), bytes);
     return copy;
   }

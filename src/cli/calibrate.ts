@@ -42,18 +42,26 @@ export async function calibrateCommand(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  if (values.threshold === undefined) throw new OptionError("--threshold is required (e.g. --threshold 0.05)");
+  if (values.threshold === undefined) {
+    throw new OptionError("--threshold is required (e.g. --threshold 0.05)");
+  }
   const threshold = numberOption(values.threshold, "threshold", NaN);
   const nCalib = numberOption(values["n-calib"], "n-calib", 8);
   const steps = numberOption(values.steps, "steps", 20);
   const sampler = values.sampler as SamplerName;
   if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(`--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`);
+    throw new OptionError(
+      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
+    );
   }
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
   // Option errors come before loading the model or touching the GPU.
-  if (!(threshold > 0)) throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
-  if (!Number.isInteger(nCalib) || nCalib < 1) throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
+  if (!(threshold > 0)) {
+    throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
+  }
+  if (!Number.isInteger(nCalib) || nCalib < 1) {
+    throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
+  }
   const gpu = await getGpu();
   const model = await DiTModel.load(gpu, values.model!);
   const progress = new ProgressBar("calibrating", steps);
@@ -71,7 +79,9 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   );
   progress.done();
   await sampler_.save(values.out!);
-  if (values.xdit) await Deno.writeTextFile(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
+  if (values.xdit) {
+    await Deno.writeTextFile(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
+  }
   const cost = sampler_.cost();
   const log = sampler_.calibration!;
   console.log(`wrote ${values.out}`);

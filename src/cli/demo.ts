@@ -41,12 +41,19 @@ export interface DemoSettings {
 }
 
 /** Loads a cached plan when it was made with the same model and settings. */
-async function cachedPlan(model: DiTModel, path: string, settings: DemoSettings, threshold: number) {
+async function cachedPlan(
+  model: DiTModel,
+  path: string,
+  settings: DemoSettings,
+  threshold: number,
+) {
   try {
     const sampler = await CompressedSampler.load(model, path);
     const f = sampler.planFile;
-    const same = f.threshold === threshold && f.steps === settings.steps && f.nCalib === settings.nCalib &&
-      f.seed === settings.calibrationSeed && f.cfgScale === settings.cfgScale && f.sampler === "ddim" &&
+    const same = f.threshold === threshold && f.steps === settings.steps &&
+      f.nCalib === settings.nCalib &&
+      f.seed === settings.calibrationSeed && f.cfgScale === settings.cfgScale &&
+      f.sampler === "ddim" &&
       f.model.configHash === configHash(model.config);
     return same ? sampler : null;
   } catch {
@@ -54,7 +61,11 @@ async function cachedPlan(model: DiTModel, path: string, settings: DemoSettings,
   }
 }
 
-async function timedSample(run: (onStep: (s: number) => void) => Promise<LoopResult>, label: string, steps: number) {
+async function timedSample(
+  run: (onStep: (s: number) => void) => Promise<LoopResult>,
+  label: string,
+  steps: number,
+) {
   const bar = new ProgressBar(label, steps);
   const started = performance.now();
   const result = await run((s) => bar.update(s + 1));
@@ -69,14 +80,23 @@ export async function runDemo(settings: DemoSettings): Promise<void> {
   const classes = model.config.numClasses;
   const labels = Array.from({ length: settings.samples }, (_, i) => i % classes);
   await Deno.mkdir(join(settings.out, "plans"), { recursive: true });
-  console.log(`model ${settings.model} on ${gpu.adapterDescription}; ${settings.samples} samples, ` +
-    `DDIM ${settings.steps} steps, CFG ${settings.cfgScale}`);
+  console.log(
+    `model ${settings.model} on ${gpu.adapterDescription}; ${settings.samples} samples, ` +
+      `DDIM ${settings.steps} steps, CFG ${settings.cfgScale}`,
+  );
 
   // Warm-up: compile every pipeline once so the first timed run is not charged for it.
   await sampleDiT(model, { labels: [0], steps: 2, cfgScale: settings.cfgScale, seed: 0 });
 
   const full = await timedSample(
-    (onStep) => sampleDiT(model, { labels, steps: settings.steps, cfgScale: settings.cfgScale, seed: settings.seed, onStep }),
+    (onStep) =>
+      sampleDiT(model, {
+        labels,
+        steps: settings.steps,
+        cfgScale: settings.cfgScale,
+        seed: settings.seed,
+        onStep,
+      }),
     "full attention",
     settings.steps,
   );
@@ -119,7 +139,9 @@ export async function runDemo(settings: DemoSettings): Promise<void> {
         blocks: sampler.calibration!.counters.blocks,
         naive: sampler.calibration!.counters.naiveBlocks,
       };
-      console.log(`δ=${threshold}: calibrated in ${formatSeconds(calibrationSeconds)}, saved ${planPath}`);
+      console.log(
+        `δ=${threshold}: calibrated in ${formatSeconds(calibrationSeconds)}, saved ${planPath}`,
+      );
     }
     const s = sampler;
     const run = await timedSample(
@@ -176,7 +198,9 @@ export async function demoCommand(args: string[]): Promise<void> {
     return;
   }
   const thresholds = values.thresholds!.split(",").map((t) => numberOption(t, "thresholds", NaN));
-  if (thresholds.some((t) => !(t > 0))) throw new OptionError(`--thresholds must be positive numbers`);
+  if (thresholds.some((t) => !(t > 0))) {
+    throw new OptionError(`--thresholds must be positive numbers`);
+  }
   const started = performance.now();
   await runDemo({
     model: values.model!,
@@ -189,5 +213,9 @@ export async function demoCommand(args: string[]): Promise<void> {
     seed: numberOption(values.seed, "seed", 1000),
     cfgScale: 4,
   });
-  console.log(`demo finished in ${formatSeconds((performance.now() - started) / 1000)}; see ${values.out}/report.md`);
+  console.log(
+    `demo finished in ${
+      formatSeconds((performance.now() - started) / 1000)
+    }; see ${values.out}/report.md`,
+  );
 }

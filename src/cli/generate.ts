@@ -31,7 +31,9 @@ const HELP = `deno task generate [options]
 export function numberOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n)) throw new OptionError(`--${name} must be a number, got "${value}"`);
+  if (value.trim() === "" || !Number.isFinite(n)) {
+    throw new OptionError(`--${name} must be a number, got "${value}"`);
+  }
   return n;
 }
 
@@ -58,7 +60,9 @@ export async function generateCommand(args: string[]): Promise<void> {
   }
   const sampler = values.sampler as SamplerName;
   if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(`--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`);
+    throw new OptionError(
+      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
+    );
   }
   if (values.dtype !== "f32" && values.dtype !== "f16") {
     throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
@@ -106,11 +110,15 @@ export async function generateCommand(args: string[]): Promise<void> {
   };
   await writeImageGrid(values.out!, images, size, cols);
   const names = labels.map((l) => info.names[l] ?? String(l));
-  console.log(`wrote ${values.out}: ${labels.length} samples (${names.join(", ")}) in ${seconds.toFixed(1)}s`);
+  console.log(
+    `wrote ${values.out}: ${labels.length} samples (${names.join(", ")}) in ${seconds.toFixed(1)}s`,
+  );
   if (compressed) {
     const cost = planCost(compressed.plan, ditCostShape(config, model.tokens()));
     console.log(
-      `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% of full, ` +
+      `plan ${values.plan}: attention MACs ${
+        (100 * cost.attentionMacsFraction).toFixed(1)
+      }% of full, ` +
         `model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
     );
   }

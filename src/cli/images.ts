@@ -5,7 +5,11 @@ import { imageGrid } from "../io/image_grid.ts";
 import { writePng } from "../io/png.ts";
 
 /** Splits [B, C, H, W] samples into B planar images, cropping `border` pixels per side. */
-export function splitImages(samples: Float32Array, shape: readonly number[], border = 0): Float32Array[] {
+export function splitImages(
+  samples: Float32Array,
+  shape: readonly number[],
+  border = 0,
+): Float32Array[] {
   const [batch, channels, height, width] = shape;
   const h = height - 2 * border, w = width - 2 * border;
   const images: Float32Array[] = [];
@@ -30,7 +34,13 @@ export async function writeImageGrid(
   cols?: number,
 ): Promise<{ width: number; height: number }> {
   const channels = size.channels as 1 | 3 | 4;
-  const grid = imageGrid(images, { channels, height: size.height, width: size.width, cols, range: "signed" });
+  const grid = imageGrid(images, {
+    channels,
+    height: size.height,
+    width: size.width,
+    cols,
+    range: "signed",
+  });
   await Deno.mkdir(dirname(path) || ".", { recursive: true });
   await writePng(path, grid.pixels, grid.width, grid.height, grid.channels);
   return { width: grid.width, height: grid.height };

@@ -12,7 +12,10 @@ export interface LabelInfo {
 export async function readLabelInfo(modelFolder: string): Promise<LabelInfo> {
   try {
     const raw = JSON.parse(await Deno.readTextFile(join(modelFolder, "labels.json")));
-    return { names: Array.isArray(raw.names) ? raw.names.map(String) : [], cropBorder: Number(raw.cropBorder) || 0 };
+    return {
+      names: Array.isArray(raw.names) ? raw.names.map(String) : [],
+      cropBorder: Number(raw.cropBorder) || 0,
+    };
   } catch {
     return { names: [], cropBorder: 0 };
   }
@@ -29,7 +32,9 @@ export function parseLabels(text: string, info: LabelInfo, classes: number): num
     if (/^\d+$/.test(part)) {
       const index = Number(part);
       if (index >= classes) {
-        throw new OptionError(`label ${index} is out of range: the model has classes 0..${classes - 1}`);
+        throw new OptionError(
+          `label ${index} is out of range: the model has classes 0..${classes - 1}`,
+        );
       }
       labels.push(index);
       continue;

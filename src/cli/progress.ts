@@ -7,7 +7,11 @@ export class ProgressBar {
   #isTerminal: boolean;
   #lastLength = 0;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = "steps") {
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = "steps",
+  ) {
     this.#isTerminal = Deno.stderr.isTerminal();
   }
 

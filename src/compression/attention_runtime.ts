@@ -34,7 +34,10 @@ export class AttentionRuntime {
   readonly #caches: LayerCache[];
   #residualWrites: boolean[][];
 
-  constructor(readonly plan: AttentionPlan, private readonly options: AttentionRuntimeOptions = {}) {
+  constructor(
+    readonly plan: AttentionPlan,
+    private readonly options: AttentionRuntimeOptions = {},
+  ) {
     this.#caches = plan.methods.map(() => ({ residual: null, output: null }));
     this.#residualWrites = residualWrites(plan.methods);
   }
@@ -75,7 +78,9 @@ export class AttentionRuntime {
   residual(layer: number): Tensor {
     const r = this.#caches[layer].residual;
     if (!r) {
-      throw new PlanError(`layer ${layer} step ${this.step}: window attention needs a residual, none was stored`);
+      throw new PlanError(
+        `layer ${layer} step ${this.step}: window attention needs a residual, none was stored`,
+      );
     }
     return r;
   }
@@ -83,7 +88,9 @@ export class AttentionRuntime {
   output(layer: number): Tensor {
     const o = this.#caches[layer].output;
     if (!o) {
-      throw new PlanError(`layer ${layer} step ${this.step}: OUTPUT_SHARE needs an earlier output, none was kept`);
+      throw new PlanError(
+        `layer ${layer} step ${this.step}: OUTPUT_SHARE needs an earlier output, none was kept`,
+      );
     }
     return o;
   }

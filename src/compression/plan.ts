@@ -39,19 +39,25 @@ export function validatePlan(
   }
   if (!Array.isArray(methods) || methods.length !== expect.layers) {
     throw new PlanError(
-      `plan has ${Array.isArray(methods) ? methods.length : "no"} layers, the model has ${expect.layers}`,
+      `plan has ${
+        Array.isArray(methods) ? methods.length : "no"
+      } layers, the model has ${expect.layers}`,
     );
   }
   methods.forEach((row, layer) => {
     if (!Array.isArray(row) || row.length !== expect.steps) {
       throw new PlanError(
-        `plan layer ${layer} has ${Array.isArray(row) ? row.length : "no"} steps, sampling uses ${expect.steps}`,
+        `plan layer ${layer} has ${
+          Array.isArray(row) ? row.length : "no"
+        } steps, sampling uses ${expect.steps}`,
       );
     }
     let sawFull = false;
     row.forEach((method, step) => {
       if (!isAttentionMethod(method)) {
-        throw new PlanError(`plan layer ${layer} step ${step}: unknown method ${JSON.stringify(method)}`);
+        throw new PlanError(
+          `plan layer ${layer} step ${step}: unknown method ${JSON.stringify(method)}`,
+        );
       }
       if (step === 0 && method !== "FULL_ATTN") {
         throw new PlanError(`plan layer ${layer} step 0 is ${method}; step 0 must be FULL_ATTN`);

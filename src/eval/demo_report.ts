@@ -53,7 +53,8 @@ export async function evaluateRows(
   if (await fashionMnistAvailable()) {
     evaluator = await FrechetEvaluator.create({});
   } else {
-    frechetNote = "Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist): no Fréchet distance";
+    frechetNote =
+      "Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist): no Fréchet distance";
   }
   const evaluated = rows.map((row) => {
     const images = row.images.map(toUnit);
@@ -76,18 +77,31 @@ export async function evaluateRows(
   if (evaluator) {
     const report = evaluator.distanceTo(reference);
     frechetRealReference = report.referenceDistance;
-    frechetNote = `Fréchet distance: Gaussians fitted to the top ${report.components} principal components ` +
+    frechetNote =
+      `Fréchet distance: Gaussians fitted to the top ${report.components} principal components ` +
       `(PCA of 10,000 real training images) of the samples vs the ${report.testCount} real test images. ` +
-      `${report.referenceCount} held-out real training images score ${frechetRealReference.toFixed(2)} ` +
+      `${report.referenceCount} held-out real training images score ${
+        frechetRealReference.toFixed(2)
+      } ` +
       `against the same test statistics: what a perfect sampler would get at this sample count.`;
   }
   return { rows: evaluated, frechetRealReference, frechetNote };
 }
 
-const fmt = (v: number | null, digits = 3) => (v === null || !Number.isFinite(v) ? "–" : v.toFixed(digits));
+const fmt = (
+  v: number | null,
+  digits = 3,
+) => (v === null || !Number.isFinite(v) ? "–" : v.toFixed(digits));
 
 export async function writeDemoReport(
-  settings: { out: string; steps: number; samples: number; nCalib: number; cfgScale: number; seed: number },
+  settings: {
+    out: string;
+    steps: number;
+    samples: number;
+    nCalib: number;
+    cfgScale: number;
+    seed: number;
+  },
   demo: EvaluatedDemo,
   classNames: string[],
   adapter: string,
@@ -96,7 +110,9 @@ export async function writeDemoReport(
     "# DiTFastAttn demo report",
     "",
     `Model: embedded Fashion-MNIST DiT (6 layers, 256 tokens). DDIM ${settings.steps} steps, CFG ${settings.cfgScale}, ` +
-    `${settings.samples} samples (classes in turn: ${classNames.slice(0, 3).join(", ")}, …), noise seed ${settings.seed}; ` +
+    `${settings.samples} samples (classes in turn: ${
+      classNames.slice(0, 3).join(", ")
+    }, …), noise seed ${settings.seed}; ` +
     `calibration on ${settings.nCalib} samples. Adapter: ${adapter}.`,
     "",
     "Quality columns compare each setting with the full-attention images from the same noise " +
@@ -110,12 +126,22 @@ export async function writeDemoReport(
     const methods = h
       ? `${h.FULL_ATTN}/${h.FULL_ATTN_CFG_SHARE}/${h.RESIDUAL_WINDOW_ATTN}/${h.RESIDUAL_WINDOW_ATTN_CFG_SHARE}/${h.OUTPUT_SHARE}`
       : "all full";
-    const calibration = r.calibrationSeconds === null ? "–" : `${r.calibrationSeconds.toFixed(1)}s` +
-      (r.calibrationBlocks ? ` (${r.calibrationBlocks.blocks} vs ${r.calibrationBlocks.naive} naive blocks)` : " (cached)");
+    const calibration = r.calibrationSeconds === null
+      ? "–"
+      : `${r.calibrationSeconds.toFixed(1)}s` +
+        (r.calibrationBlocks
+          ? ` (${r.calibrationBlocks.blocks} vs ${r.calibrationBlocks.naive} naive blocks)`
+          : " (cached)");
     lines.push(
-      `| ${r.name} | ${(100 * r.attentionMacsFraction).toFixed(1)}% | ${(100 * r.modelMacsFraction).toFixed(1)}% | ` +
-        `${r.secondsPerImage.toFixed(3)} | ${r.speedup.toFixed(2)}× | ${r.threshold === null ? "∞" : fmt(r.psnr, 2)} | ` +
-        `${fmt(r.ssim, 4)} | ${fmt(r.meanRelativeError, 4)} | ${fmt(r.frechet, 2)} | ${methods} | ${calibration} |`,
+      `| ${r.name} | ${(100 * r.attentionMacsFraction).toFixed(1)}% | ${
+        (100 * r.modelMacsFraction).toFixed(1)
+      }% | ` +
+        `${r.secondsPerImage.toFixed(3)} | ${r.speedup.toFixed(2)}× | ${
+          r.threshold === null ? "∞" : fmt(r.psnr, 2)
+        } | ` +
+        `${fmt(r.ssim, 4)} | ${fmt(r.meanRelativeError, 4)} | ${
+          fmt(r.frechet, 2)
+        } | ${methods} | ${calibration} |`,
     );
   }
   lines.push(
@@ -139,9 +165,17 @@ export async function writeDemoReport(
     [{
       label: "PSNR vs full attention (dB)",
       color: "#1f77b4",
-      points: compressed.map((r) => ({ x: r.attentionMacsFraction, y: r.psnr, note: `δ=${r.threshold}` })),
+      points: compressed.map((r) => ({
+        x: r.attentionMacsFraction,
+        y: r.psnr,
+        note: `δ=${r.threshold}`,
+      })),
     }],
-    { title: "Quality vs attention MACs (Fashion-MNIST DiT)", xLabel: "attention MACs / full", yLabel: "PSNR (dB)" },
+    {
+      title: "Quality vs attention MACs (Fashion-MNIST DiT)",
+      xLabel: "attention MACs / full",
+      yLabel: "PSNR (dB)",
+    },
   );
   await Deno.writeTextFile(join(settings.out, "quality_vs_macs.svg"), svg);
 }

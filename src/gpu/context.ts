@@ -40,7 +40,9 @@ export interface GpuOptions {
 
 function debugFromEnvironment(): boolean {
   try {
-    if (Deno.permissions.querySync({ name: "env", variable: "DITFASTATTN_DEBUG" }).state !== "granted") {
+    if (
+      Deno.permissions.querySync({ name: "env", variable: "DITFASTATTN_DEBUG" }).state !== "granted"
+    ) {
       return false;
     }
     return Deno.env.get("DITFASTATTN_DEBUG") === "1";

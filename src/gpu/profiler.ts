@@ -19,7 +19,10 @@ export interface KernelTime {
   seconds: number;
 }
 
-async function timeSubmit(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void): Promise<number> {
+async function timeSubmit(
+  device: GPUDevice,
+  encode: (pass: GPUComputePassEncoder) => void,
+): Promise<number> {
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   encode(pass);

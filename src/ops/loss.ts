@@ -31,7 +31,8 @@ export function meanClippedRelativeError(a: Tensor, b: Tensor): Tensor {
 export function meanClippedRelativeErrorCpu(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
-    const relative = Math.abs(a[i] - b[i]) / (Math.max(Math.abs(a[i]), Math.abs(b[i])) + LOSS_EPSILON);
+    const relative = Math.abs(a[i] - b[i]) /
+      (Math.max(Math.abs(a[i]), Math.abs(b[i])) + LOSS_EPSILON);
     sum += Math.min(Math.max(relative, 0), 10);
   }
   return sum / a.length;

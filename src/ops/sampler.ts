@@ -11,7 +11,10 @@ import { Tensor } from "../tensor.ts";
 import { flatGrid } from "./grid.ts";
 
 /** Σ_k coefficients[k] · terms[k], all terms the same shape. */
-export function linearCombination(terms: readonly Tensor[], coefficients: readonly number[]): Tensor {
+export function linearCombination(
+  terms: readonly Tensor[],
+  coefficients: readonly number[],
+): Tensor {
   if (terms.length === 0 || terms.length !== coefficients.length) {
     throw new ShapeError(
       `linearCombination: ${terms.length} terms but ${coefficients.length} coefficients`,

@@ -18,10 +18,15 @@ export interface DpmSolverSchedule {
   orders: number[];
 }
 
-export function dpmSolverSchedule(steps: number, schedule: BetaScheduleOptions = {}): DpmSolverSchedule {
+export function dpmSolverSchedule(
+  steps: number,
+  schedule: BetaScheduleOptions = {},
+): DpmSolverSchedule {
   const trainSteps = schedule.trainSteps ?? 1000;
   if (!Number.isInteger(steps) || steps < 1 || steps > trainSteps) {
-    throw new OptionError(`DPM-Solver++ steps must be an integer in 1..${trainSteps}, got ${steps}`);
+    throw new OptionError(
+      `DPM-Solver++ steps must be an integer in 1..${trainSteps}, got ${steps}`,
+    );
   }
   const alphasCumprod = alphasCumprodFloat32(schedule);
   const timesteps: number[] = [];

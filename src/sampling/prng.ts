@@ -26,7 +26,12 @@ export class Xoshiro128 {
 
   constructor(key: number) {
     const seeder = { s: key | 0 };
-    this.#s = Uint32Array.of(splitmix32(seeder), splitmix32(seeder), splitmix32(seeder), splitmix32(seeder));
+    this.#s = Uint32Array.of(
+      splitmix32(seeder),
+      splitmix32(seeder),
+      splitmix32(seeder),
+      splitmix32(seeder),
+    );
   }
 
   nextUint32(): number {
@@ -54,7 +59,12 @@ function streamKey(seed: number, sampleIndex: number, stream: number): number {
 }
 
 /** `count` standard normal float32 values for one sample of one stream. */
-export function gaussianNoise(seed: number, sampleIndex: number, count: number, stream = 0): Float32Array {
+export function gaussianNoise(
+  seed: number,
+  sampleIndex: number,
+  count: number,
+  stream = 0,
+): Float32Array {
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
   const rng = new Xoshiro128(streamKey(seed, sampleIndex, stream));
   const out = new Float32Array(count);
