@@ -30,7 +30,9 @@ Deno.test("calibration is deterministic and its accepted choices are under thres
     second.calibration!.decisions.map((d) => d.trials),
   );
   const histogram = first.histogram();
-  if (histogram.FULL_ATTN === STEPS * model.layers) throw new Error("nothing was compressed at δ=0.08");
+  if (histogram.FULL_ATTN === STEPS * model.layers) {
+    throw new Error("nothing was compressed at δ=0.08");
+  }
 
   // Replay the calibration trajectory with the final plan and recompute, with whole forward
   // passes (not the staged search), the loss of every accepted layer choice.
@@ -69,9 +71,12 @@ Deno.test("calibration is deterministic and its accepted choices are under thres
         if (!(loss < thresholds[l])) {
           throw new Error(`step ${step} layer ${l}: ${chosen} has loss ${loss} ≥ ${thresholds[l]}`);
         }
-        const recorded = first.calibration!.decisions.find((d) => d.step === step && d.layer === l)!.loss!;
+        const recorded = first.calibration!.decisions.find((d) => d.step === step && d.layer === l)!
+          .loss!;
         if (Math.abs(loss - recorded) > 1e-4 * Math.max(recorded, 1e-3)) {
-          throw new Error(`step ${step} layer ${l}: recomputed loss ${loss}, search recorded ${recorded}`);
+          throw new Error(
+            `step ${step} layer ${l}: recomputed loss ${loss}, search recorded ${recorded}`,
+          );
         }
         checked++;
       }

@@ -27,7 +27,10 @@ Deno.test("DiT forward matches the golden output (≤1e-4 rel)", async () => {
     // The golden batch has a different timestep per sample; our forward takes one timestep
     // per pass (as in sampling), so run each sample alone.
     for (let b = 0; b < shape[0]; b++) {
-      const xs = Tensor.fromArray(gpu, x.subarray(b * perSample, (b + 1) * perSample), [1, ...shape.slice(1)]);
+      const xs = Tensor.fromArray(gpu, x.subarray(b * perSample, (b + 1) * perSample), [
+        1,
+        ...shape.slice(1),
+      ]);
       const ys = Tensor.fromArray(gpu, Int32Array.of(y[b]), [1], "i32");
       const out = model.forward(xs, t[b], ys);
       assertRelativeError(
@@ -50,15 +53,25 @@ Deno.test("DDIM with CFG matches ddim_full, and under the golden plan ddim_plan 
   await withGolden(`${TINY}/ddim.safetensors`, async (file) => {
     const noise = await file.readFloat32("noise");
     const labels = Array.from(await file.readInt("labels"));
-    const common = { labels, noise, steps: ddim.steps as number, cfgScale: ddim.cfg_scale as number };
+    const common = {
+      labels,
+      noise,
+      steps: ddim.steps as number,
+      cfgScale: ddim.cfg_scale as number,
+    };
     const full = await sampleDiT(model, common);
     assertRelativeError(full.samples, await file.readFloat32("ddim_full"), 1e-3, "ddim_full");
     const liveBefore = model.gpu.pool.liveBytes;
-    const compressed = await sampleDiT(model, { ...common, plan: { window: plan.window, methods: plan.methods } });
+    const compressed = await sampleDiT(model, {
+      ...common,
+      plan: { window: plan.window, methods: plan.methods },
+    });
     assertRelativeError(compressed.samples, await file.readFloat32("ddim_plan"), 1e-3, "ddim_plan");
     // Caches and intermediates are all released when sampling ends.
     if (model.gpu.pool.liveBytes !== liveBefore) {
-      throw new Error(`leak: ${model.gpu.pool.liveBytes - liveBefore} bytes still live after sampling`);
+      throw new Error(
+        `leak: ${model.gpu.pool.liveBytes - liveBefore} bytes still live after sampling`,
+      );
     }
   });
   model.release();
@@ -66,7 +79,10 @@ Deno.test("DDIM with CFG matches ddim_full, and under the golden plan ddim_plan 
 
 Deno.test("the embedded Fashion-MNIST model reproduces its float64 DDIM-20 reference", async () => {
   const gpu = await testGpu();
-  const model = await DiTModel.load(gpu, new URL("../models/tiny-fmnist", import.meta.url).pathname);
+  const model = await DiTModel.load(
+    gpu,
+    new URL("../models/tiny-fmnist", import.meta.url).pathname,
+  );
   const file = new URL("../models/tiny-fmnist/sample_ddim20.safetensors", import.meta.url).pathname;
   const { SafetensorsFile } = await import("../src/io/safetensors.ts");
   const ref = await SafetensorsFile.open(file);

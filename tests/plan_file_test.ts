@@ -10,12 +10,18 @@ import { OptionError, PlanError } from "../src/errors.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
 
-async function rejects(run: () => Promise<unknown>, kind: new (...a: never[]) => Error, pattern: RegExp) {
+async function rejects(
+  run: () => Promise<unknown>,
+  kind: new (...a: never[]) => Error,
+  pattern: RegExp,
+) {
   try {
     await run();
   } catch (e) {
     if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
-    if (!pattern.test((e as Error).message)) throw new Error(`"${(e as Error).message}" does not match ${pattern}`);
+    if (!pattern.test((e as Error).message)) {
+      throw new Error(`"${(e as Error).message}" does not match ${pattern}`);
+    }
     return;
   }
   throw new Error(`no ${kind.name} (${pattern})`);
@@ -27,7 +33,9 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
   const dir = await Deno.makeTempDir();
   const path = join(dir, "sub", "plan.json");
   await sampler.save(path);
-  deepEqual((await Array.fromAsync(Deno.readDir(join(dir, "sub")))).map((e) => e.name), ["plan.json"]);
+  deepEqual((await Array.fromAsync(Deno.readDir(join(dir, "sub")))).map((e) => e.name), [
+    "plan.json",
+  ]);
   const loaded = await CompressedSampler.load(model, path);
   deepEqual(loaded.planFile, sampler.planFile);
   const xdit = toXDiTPlan(loaded.planFile);
@@ -41,24 +49,55 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
     return p;
   };
   await rejects(async () => loadPlan(await write("a.json", "{not json")), PlanError, /is not JSON/);
-  await rejects(async () => loadPlan(await write("b.json", '{"hello": 1}')), PlanError, /not a ditfastattn plan/);
-  const foreign = { ...sampler.planFile, model: { ...sampler.planFile.model, configHash: "deadbeef" } };
+  await rejects(
+    async () => loadPlan(await write("b.json", '{"hello": 1}')),
+    PlanError,
+    /not a ditfastattn plan/,
+  );
+  const foreign = {
+    ...sampler.planFile,
+    model: { ...sampler.planFile.model, configHash: "deadbeef" },
+  };
   await savePlan(join(dir, "c.json"), foreign);
-  await rejects(() => CompressedSampler.load(model, join(dir, "c.json")), PlanError, /another model/);
+  await rejects(
+    () => CompressedSampler.load(model, join(dir, "c.json")),
+    PlanError,
+    /another model/,
+  );
   const broken = { ...sampler.planFile, methods: sampler.planFile.methods.slice(1) };
   await savePlan(join(dir, "d.json"), broken);
   await rejects(() => loadPlan(join(dir, "d.json")), PlanError, /layers/);
-  await rejects(() => loaded.sample({ labels: [1], steps: 7 }), PlanError, /calibrated for 4 steps/);
+  await rejects(
+    () => loaded.sample({ labels: [1], steps: 7 }),
+    PlanError,
+    /calibrated for 4 steps/,
+  );
   await rejects(() => loadPlan(join(dir, "missing.json")), PlanError, /cannot be read/);
   model.release();
 });
 
 Deno.test("compress() rejects bad options before any GPU work", async () => {
   const model = await DiTModel.load(await testGpu(), goldenPath("dit-tiny-random"));
-  await rejects(() => compress(model, {}, { threshold: 0 }), OptionError, /threshold δ must be a positive number/);
+  await rejects(
+    () => compress(model, {}, { threshold: 0 }),
+    OptionError,
+    /threshold δ must be a positive number/,
+  );
   await rejects(() => compress(model, {}, { threshold: NaN }), OptionError, /positive number/);
-  await rejects(() => compress(model, {}, { threshold: "0.1" as never }), OptionError, /positive number/);
-  await rejects(() => compress(model, { count: 0 }, { threshold: 0.1 }), OptionError, /n_calib must be an integer ≥ 1/);
-  await rejects(() => compress(model, { labels: [11] }, { threshold: 0.1 }), OptionError, /out of range/);
+  await rejects(
+    () => compress(model, {}, { threshold: "0.1" as never }),
+    OptionError,
+    /positive number/,
+  );
+  await rejects(
+    () => compress(model, { count: 0 }, { threshold: 0.1 }),
+    OptionError,
+    /n_calib must be an integer ≥ 1/,
+  );
+  await rejects(
+    () => compress(model, { labels: [11] }, { threshold: 0.1 }),
+    OptionError,
+    /out of range/,
+  );
   model.release();
 });

@@ -6,10 +6,16 @@ import { planCost, residualWrites, validatePlan } from "../src/compression/plan.
 import { PlanError } from "../src/errors.ts";
 import { readGoldenJson } from "./golden_files.ts";
 
-async function goldenPlan(): Promise<{ window: number; methods: AttentionMethod[][]; fraction: number }> {
+async function goldenPlan(): Promise<
+  { window: number; methods: AttentionMethod[][]; fraction: number }
+> {
   const manifest = await readGoldenJson("manifest.json");
   const ddim = (manifest.cases as Record<string, Record<string, unknown>>).ddim;
-  const plan = ddim.plan as { window: number; methods: AttentionMethod[][]; attention_macs_fraction: number };
+  const plan = ddim.plan as {
+    window: number;
+    methods: AttentionMethod[][];
+    attention_macs_fraction: number;
+  };
   return { window: plan.window, methods: plan.methods, fraction: plan.attention_macs_fraction };
 }
 
@@ -42,7 +48,10 @@ Deno.test("validatePlan rejects bad plans with a clear error", async () => {
   const cases: [unknown, RegExp, Expect][] = [
     [{ window, methods: methods.slice(1) }, /2 layers, the model has 3/, { layers: 3, steps: 10 }],
     [ok, /10 steps, sampling uses 12/, { layers: 3, steps: 12 }],
-    [{ window, methods: [["FULL_ATTN", "FAST"]] }, /unknown method "FAST"/, { layers: 1, steps: 2 }],
+    [{ window, methods: [["FULL_ATTN", "FAST"]] }, /unknown method "FAST"/, {
+      layers: 1,
+      steps: 2,
+    }],
     [
       { window, methods: [["OUTPUT_SHARE", "FULL_ATTN"]] },
       /step 0 must be FULL_ATTN/,
@@ -68,6 +77,8 @@ Deno.test("validatePlan rejects bad plans with a clear error", async () => {
       error = e;
     }
     if (!(error instanceof PlanError)) throw new Error(`no PlanError for ${message}`);
-    if (!message.test(error.message)) throw new Error(`"${error.message}" does not match ${message}`);
+    if (!message.test(error.message)) {
+      throw new Error(`"${error.message}" does not match ${message}`);
+    }
   }
 });

@@ -20,7 +20,12 @@ for (const steps of [10, 25]) {
         cfgScale: 4,
         sampler: "dpm-solver++",
       });
-      assertRelativeError(result.samples, await file.readFloat32(`dpmpp_${steps}`), 1e-3, `dpmpp_${steps}`);
+      assertRelativeError(
+        result.samples,
+        await file.readFloat32(`dpmpp_${steps}`),
+        1e-3,
+        `dpmpp_${steps}`,
+      );
     });
     model.release();
   });
@@ -31,7 +36,10 @@ for (const steps of [10, 25]) {
       const noise = await file.readFloat32(`ddpm_${steps}_noise`); // [steps, 4, 4, 16, 16]
       const perStep = noise.length / steps;
       // Only the conditional rows (first half of each draw) reach the sample.
-      const scheduler = new DdpmScheduler(steps, (i, size) => noise.slice(i * perStep, i * perStep + size));
+      const scheduler = new DdpmScheduler(
+        steps,
+        (i, size) => noise.slice(i * perStep, i * perStep + size),
+      );
       const result = await sampleDiT(model, {
         labels: Array.from(await file.readInt("ddpm_labels")),
         noise: await file.readFloat32("ddpm_x_T"),
@@ -40,7 +48,12 @@ for (const steps of [10, 25]) {
         guidedChannels: 3, // the original DiT guides the first three channels only
         scheduler,
       });
-      assertRelativeError(result.samples, await file.readFloat32(`ddpm_${steps}`), 1e-3, `ddpm_${steps}`);
+      assertRelativeError(
+        result.samples,
+        await file.readFloat32(`ddpm_${steps}`),
+        1e-3,
+        `ddpm_${steps}`,
+      );
     });
     model.release();
   });

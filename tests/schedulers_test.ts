@@ -11,7 +11,15 @@ import { readGoldenJson, withGolden } from "./golden_files.ts";
 type Run = Record<string, number[]>;
 
 Deno.test("roundHalfEven matches Python's round on halves", () => {
-  deepEqual([0.5, 1.5, 2.5, 166.5, 499.5, 832.5, -0.5].map(roundHalfEven), [0, 2, 2, 166, 500, 832, -0]);
+  deepEqual([0.5, 1.5, 2.5, 166.5, 499.5, 832.5, -0.5].map(roundHalfEven), [
+    0,
+    2,
+    2,
+    166,
+    500,
+    832,
+    -0,
+  ]);
 });
 
 Deno.test("DDIM leading timesteps", () => {
@@ -26,7 +34,12 @@ for (const steps of [10, 25]) {
       deepEqual(schedule.timesteps, Array.from(await file.readInt(`dpmpp_${steps}_timesteps`)));
       deepEqual(schedule.orders, Array.from(await file.readInt(`dpmpp_${steps}_order`)));
       // Both are float32 values of the same float32 formula: equal to float32 rounding.
-      assertRelativeError(schedule.sigmas, await file.readFloat32(`dpmpp_${steps}_sigmas`), 1e-7, "sigmas");
+      assertRelativeError(
+        schedule.sigmas,
+        await file.readFloat32(`dpmpp_${steps}_sigmas`),
+        1e-7,
+        "sigmas",
+      );
     });
   });
 
@@ -38,7 +51,11 @@ for (const steps of [10, 25]) {
     const pairs: [ArrayLike<number>, number[], string][] = [
       [d.betas, run.betas, "betas"],
       [d.logBetas, run.log_betas, "log_betas"],
-      [d.posteriorLogVarianceClipped, run.posterior_log_variance_clipped, "posterior_log_variance_clipped"],
+      [
+        d.posteriorLogVarianceClipped,
+        run.posterior_log_variance_clipped,
+        "posterior_log_variance_clipped",
+      ],
       [d.posteriorMeanCoef1, run.posterior_mean_coef1, "posterior_mean_coef1"],
       [d.posteriorMeanCoef2, run.posterior_mean_coef2, "posterior_mean_coef2"],
       [d.sqrtRecipAlphasCumprod, run.sqrt_recip_alphas_cumprod, "sqrt_recip_alphas_cumprod"],
