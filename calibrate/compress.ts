@@ -58,6 +58,11 @@ export interface CompressOptions {
   /** Candidates in the order tried (default: output share, WA-RS+ASC, WA-RS, ASC). */
   candidates?: readonly AttentionMethod[];
   onProgress?: (progress: CalibrationProgress) => void;
+  /**
+   * Keep the hidden states of the layers already decided so a trial of layer l runs only the
+   * blocks from l on (default true; false measures the search without reuse).
+   */
+  reuseHiddenStates?: boolean;
 }
 
 function drawLabels(count: number, classes: number, seed: number): number[] {
@@ -148,6 +153,7 @@ export async function compress(
             thresholds,
             candidates,
             counters,
+            options.reuseHiddenStates ?? true,
           )),
         );
         const elapsed = (performance.now() - started) / 1000;

@@ -77,6 +77,8 @@ export async function searchStep(
   thresholds: readonly number[],
   candidates: readonly AttentionMethod[],
   counters: SearchCounters,
+  /** false: every trial runs all blocks from the first (to measure what reuse saves). */
+  reuseHiddenStates = true,
 ): Promise<Decision[]> {
   const methods = runtime.plan.methods;
   const layers = model.layers;
@@ -96,8 +98,19 @@ export async function searchStep(
       for (const method of candidates) {
         methods[l][step] = method;
         runtime.planChanged();
-        const next = model.block(pass, l, h, runtime);
-        counters.blocks++;
+        let next: Tensor;
+        if (reuseHiddenStates) {
+          next = model.block(pass, l, h, runtime);
+          counters.blocks++;
+        } else {
+          next = pass.hidden.reshape(pass.hidden.shape);
+          for (let k = 0; k <= l; k++) {
+            const after = model.block(pass, k, next, runtime);
+            next.release();
+            next = after;
+            counters.blocks++;
+          }
+        }
         const out = runBlocks(model, pass, l + 1, next, runtime, counters);
         counters.naiveBlocks += layers;
         const lossTensor = meanClippedRelativeError(reference, out);

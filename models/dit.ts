@@ -26,7 +26,10 @@ import {
 import { applyLinear, selfAttention } from "./layers.ts";
 
 export interface DiTLoadOptions {
-  /** Storage of the large linear weights: "f32" (default) or "f16" (needs shader-f16). */
+  /**
+   * Storage of the large linear weights: "f32" (default) or "f16" (half the memory; the linear
+   * kernel widens f16 words itself, so it works with or without the shader-f16 feature).
+   */
   dtype?: DType;
 }
 
@@ -95,11 +98,6 @@ export class DiTModel {
     const dtype = options.dtype ?? "f32";
     if (dtype !== "f32" && dtype !== "f16") {
       throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
-    }
-    if (dtype === "f16" && !gpu.hasShaderF16) {
-      throw new CheckpointError(
-        `f16 weights need the shader-f16 feature, which ${gpu.adapterDescription} lacks`,
-      );
     }
     const weights = await loadDiTWeights(gpu, source, config, dtype);
     return new DiTModel(gpu, config, weights, name);

@@ -29,6 +29,16 @@ Deno.test("calibration is deterministic and its accepted choices are under thres
     first.calibration!.decisions.map((d) => d.trials),
     second.calibration!.decisions.map((d) => d.trials),
   );
+  // The search without hidden-state reuse must decide exactly the same with the same losses.
+  const naive = await compress(model, CALIB, { ...options, reuseHiddenStates: false });
+  deepEqual(naive.planFile.methods, first.planFile.methods);
+  deepEqual(
+    naive.calibration!.decisions.map((d) => d.trials),
+    first.calibration!.decisions.map((d) => d.trials),
+  );
+  if (!(first.calibration!.counters.blocks < naive.calibration!.counters.blocks)) {
+    throw new Error("reusing hidden states did not save block evaluations");
+  }
   const histogram = first.histogram();
   if (histogram.FULL_ATTN === STEPS * model.layers) {
     throw new Error("nothing was compressed at δ=0.08");

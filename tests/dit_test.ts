@@ -96,3 +96,36 @@ Deno.test("the embedded Fashion-MNIST model reproduces its float64 DDIM-20 refer
   ref.close();
   model.release();
 });
+
+Deno.test("a legacy Transformer2DModel config (as DiT-XL/2 ships) loads the same model", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = JSON.parse(await Deno.readTextFile(goldenPath(TINY, "config.json")));
+  // The fields diffusers' Transformer2DModel config carries for DiT checkpoints.
+  Object.assign(config, {
+    _class_name: "Transformer2DModel",
+    cross_attention_dim: null,
+    num_vector_embeds: null,
+    only_cross_attention: false,
+    double_self_attention: false,
+    use_linear_projection: false,
+  });
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  await Deno.copyFile(
+    goldenPath(TINY, "diffusion_pytorch_model.safetensors"),
+    `${dir}/diffusion_pytorch_model.safetensors`,
+  );
+  const legacy = await DiTModel.load(await testGpu(), dir);
+  const current = await loadTiny();
+  const x = Tensor.fromArray(legacy.gpu, new Float32Array(4 * 16 * 16).map((_, i) => Math.sin(i)), [
+    1,
+    4,
+    16,
+    16,
+  ]);
+  const y = Tensor.fromArray(legacy.gpu, Int32Array.of(4), [1], "i32");
+  const a = legacy.forward(x, 500, y), b = current.forward(x, 500, y);
+  assertRelativeError(await a.toFloat32(), await b.toFloat32(), 0, "legacy vs current config");
+  for (const t of [x, y, a, b]) t.release();
+  legacy.release();
+  current.release();
+});

@@ -19,7 +19,8 @@ const HELP = `deno task calibrate [options]
   --window W        band half-width in tokens (default N/8)
   --seed N          seed of the calibration labels and noise (default 0)
   --out FILE        plan file to write (default out/plan.json)
-  --xdit FILE       also write the plan in xDiT's JSON form`;
+  --xdit FILE       also write the plan in xDiT's JSON form
+  --no-reuse        run every trial from the first block (measures what reuse saves)`;
 
 export async function calibrateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -35,6 +36,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
       seed: { type: "string" },
       out: { type: "string", default: "out/plan.json" },
       xdit: { type: "string" },
+      "no-reuse": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -74,6 +76,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
       sampler,
       cfgScale: numberOption(values.cfg, "cfg", 4),
       window,
+      reuseHiddenStates: !values["no-reuse"],
       onProgress: (p) => progress.update(p.step + 1),
     },
   );
