@@ -23,9 +23,9 @@ import { formatSeconds, ProgressBar } from "./progress.ts";
 const HELP = `deno task demo [options]
   --out DIR          output folder (default out/demo)
   --thresholds LIST  δ values (default 0.025,0.05,0.1,0.15)
-  --samples N        images per setting, classes in turn (default 40)
+  --samples N        images per setting, classes in turn (default 20)
   --steps N          DDIM steps (default 20)
-  --n-calib N        calibration samples (default 8)
+  --n-calib N        calibration samples (default 4)
   --seed N           seed of the evaluation noise (default 1000)`;
 
 export interface DemoSettings {
@@ -206,9 +206,9 @@ export async function demoCommand(args: string[]): Promise<void> {
     model: values.model!,
     out: values.out!,
     thresholds,
-    samples: numberOption(values.samples, "samples", 40),
+    samples: numberOption(values.samples, "samples", 20),
     steps: numberOption(values.steps, "steps", 20),
-    nCalib: numberOption(values["n-calib"], "n-calib", 8),
+    nCalib: numberOption(values["n-calib"], "n-calib", 4),
     calibrationSeed: 0,
     seed: numberOption(values.seed, "seed", 1000),
     cfgScale: 4,
