@@ -135,7 +135,7 @@ Deno.test("labels out of range, sizes not divisible by the patch, and bad plans 
   const x = Tensor.fromArray(gpu, new Float32Array(4 * 15 * 15), [1, 4, 15, 15]);
   const y = Tensor.fromArray(gpu, Int32Array.of(1), [1], "i32");
   await expectError(
-    async () => model.forward(x, 10, y),
+    () => Promise.resolve(model.forward(x, 10, y)),
     ShapeError,
     /15×15 is not divisible by the patch size 2/,
   );
