@@ -11,17 +11,8 @@ import {
 } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
 import { readGoldenF32 } from "./attention_golden.ts";
-import {
-  mergeHeads,
-  packQkv,
-  referenceAttention,
-} from "./attention_reference.ts";
-import {
-  assertRelativeError,
-  goldenDir,
-  randomArray,
-  testGpu,
-} from "./helpers.ts";
+import { mergeHeads, packQkv, referenceAttention } from "./attention_reference.ts";
+import { assertRelativeError, goldenDir, randomArray, testGpu } from "./helpers.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -53,47 +44,23 @@ async function checkAllPaths(
   const channels = c.heads * c.headDim;
   const qkv = Tensor.fromArray(gpu, qkvData, [c.batch, c.tokens, 3 * channels]);
   const residualRef = subtract(fullRef, windowRef);
-  const residualIn = Tensor.fromArray(gpu, residualRef, [
-    c.batch,
-    c.tokens,
-    channels,
-  ]);
+  const residualIn = Tensor.fromArray(gpu, residualRef, [c.batch, c.tokens, channels]);
   const full = fullAttention(qkv, c.heads);
   const window = windowAttention(qkv, c.heads, c.window);
   const fused = fullAttentionWithResidual(qkv, c.heads, c.window);
-  const windowPlusResidual = windowAttention(
-    qkv,
-    c.heads,
-    c.window,
-    residualIn,
-  );
+  const windowPlusResidual = windowAttention(qkv, c.heads, c.window, residualIn);
   const fullOut = await full.toFloat32();
   const windowOut = await window.toFloat32();
   assertRelativeError(fullOut, fullRef, TOLERANCE, `${label} full`);
   assertRelativeError(windowOut, windowRef, TOLERANCE, `${label} window`);
-  assertRelativeError(
-    await fused.output.toFloat32(),
-    fullRef,
-    TOLERANCE,
-    `${label} fused output`,
-  );
+  assertRelativeError(await fused.output.toFloat32(), fullRef, TOLERANCE, `${label} fused output`);
   // The residual is a difference of two close tensors; measure it against its own norm only
   // when it is not ~0 (w ≥ N − 1 makes window = full).
   const fusedResidual = await fused.residual.toFloat32();
   if (residualRef.some((x) => Math.abs(x) > 1e-3)) {
-    assertRelativeError(
-      fusedResidual,
-      residualRef,
-      TOLERANCE,
-      `${label} fused residual`,
-    );
+    assertRelativeError(fusedResidual, residualRef, TOLERANCE, `${label} fused residual`);
   } else {
-    assertRelativeError(
-      addArrays(fusedResidual, fullRef),
-      fullRef,
-      1e-6,
-      `${label} residual ≈ 0`,
-    );
+    assertRelativeError(addArrays(fusedResidual, fullRef), fullRef, 1e-6, `${label} residual ≈ 0`);
   }
   assertRelativeError(
     await windowPlusResidual.toFloat32(),
@@ -102,44 +69,18 @@ async function checkAllPaths(
     `${label} window + residual`,
   );
   for (
-    const t of [
-      qkv,
-      residualIn,
-      full,
-      window,
-      fused.output,
-      fused.residual,
-      windowPlusResidual,
-    ]
+    const t of [qkv, residualIn, full, window, fused.output, fused.residual, windowPlusResidual]
   ) {
     t.release();
   }
 }
 
-async function checkAgainstReference(
-  gpu: Gpu,
-  c: Case,
-  seed: number,
-): Promise<void> {
+async function checkAgainstReference(gpu: Gpu, c: Case, seed: number): Promise<void> {
   const channels = c.heads * c.headDim;
   const qkvData = randomArray(c.batch * c.tokens * 3 * channels, seed);
-  const fullRef = referenceAttention(
-    qkvData,
-    c.batch,
-    c.tokens,
-    c.heads,
-    c.headDim,
-  );
-  const windowRef = referenceAttention(
-    qkvData,
-    c.batch,
-    c.tokens,
-    c.heads,
-    c.headDim,
-    c.window,
-  );
-  const label =
-    `B${c.batch} H${c.heads} N${c.tokens} D${c.headDim} w${c.window}`;
+  const fullRef = referenceAttention(qkvData, c.batch, c.tokens, c.heads, c.headDim);
+  const windowRef = referenceAttention(qkvData, c.batch, c.tokens, c.heads, c.headDim, c.window);
+  const label = `B${c.batch} H${c.heads} N${c.tokens} D${c.headDim} w${c.window}`;
   await checkAllPaths(gpu, c, qkvData, fullRef, windowRef, label);
 }
 
@@ -153,24 +94,14 @@ Deno.test("attention matches the golden full and window outputs", async () => {
     "attn_B1_H2_N1030_D16_w128",
   ];
   for (const name of names) {
-    const [batch, heads, tokens, headDim, window] = name.match(/\d+/g)!.map(
-      Number,
-    );
+    const [batch, heads, tokens, headDim, window] = name.match(/\d+/g)!.map(Number);
     const c = { batch, heads, tokens, headDim, window };
     const get = (part: string) => {
       const t = golden.get(`${name}.${part}`);
       if (!t) throw new Error(`golden tensor ${name}.${part} is missing`);
       return t.data;
     };
-    const qkvData = packQkv(
-      get("q"),
-      get("k"),
-      get("v"),
-      batch,
-      heads,
-      tokens,
-      headDim,
-    );
+    const qkvData = packQkv(get("q"), get("k"), get("v"), batch, heads, tokens, headDim);
     const fullRef = mergeHeads(get("full"), batch, heads, tokens, headDim);
     const windowRef = mergeHeads(get("window"), batch, heads, tokens, headDim);
     await checkAllPaths(gpu, c, qkvData, fullRef, windowRef, name);
@@ -188,9 +119,7 @@ Deno.test("attention matches the CPU reference on awkward sizes and band edges",
     { batch: 3, heads: 1, tokens: 13, headDim: 7, window: 2 },
     { batch: 1, heads: 4, tokens: 130, headDim: 32, window: 17 },
   ];
-  for (const [i, c] of cases.entries()) {
-    await checkAgainstReference(gpu, c, 100 + i);
-  }
+  for (const [i, c] of cases.entries()) await checkAgainstReference(gpu, c, 100 + i);
 });
 
 Deno.test("every tiling shape gives the same attention", async () => {
@@ -204,20 +133,16 @@ Deno.test("every tiling shape gives the same attention", async () => {
   try {
     for (const [i, tiling] of tilings.entries()) {
       setAttentionTiling(gpu, tiling);
-      await checkAgainstReference(gpu, {
-        batch: 2,
-        heads: 3,
-        tokens: 77,
-        headDim: 18,
-        window: 9,
-      }, 200 + i);
-      await checkAgainstReference(gpu, {
-        batch: 1,
-        heads: 2,
-        tokens: 100,
-        headDim: 20,
-        window: 0,
-      }, 300 + i);
+      await checkAgainstReference(
+        gpu,
+        { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 9 },
+        200 + i,
+      );
+      await checkAgainstReference(
+        gpu,
+        { batch: 1, heads: 2, tokens: 100, headDim: 20, window: 0 },
+        300 + i,
+      );
     }
   } finally {
     setAttentionTiling(gpu, null);
@@ -232,59 +157,28 @@ Deno.test("window attention spreads more than 65535 workgroups over a 2D grid", 
   const qkvData = randomArray(c.tokens * 3 * channels, 7);
   const qkv = Tensor.fromArray(gpu, qkvData, [1, c.tokens, 3 * channels]);
   const out = windowAttention(qkv, c.heads, c.window);
-  const ref = referenceAttention(
-    qkvData,
-    1,
-    c.tokens,
-    c.heads,
-    c.headDim,
-    c.window,
-  );
-  assertRelativeError(
-    await out.toFloat32(),
-    ref,
-    TOLERANCE,
-    "window attention, large grid",
-  );
+  const ref = referenceAttention(qkvData, 1, c.tokens, c.heads, c.headDim, c.window);
+  assertRelativeError(await out.toFloat32(), ref, TOLERANCE, "window attention, large grid");
   qkv.release();
   out.release();
 });
 
 Deno.test("attention MAC counts follow the exact band size", () => {
-  for (
-    const [n, w] of [[1, 0], [10, 0], [10, 3], [10, 9], [10, 50], [77, 5], [
-      1024,
-      128,
-    ]]
-  ) {
+  for (const [n, w] of [[1, 0], [10, 0], [10, 3], [10, 9], [10, 50], [77, 5], [1024, 128]]) {
     let pairs = 0;
-    for (let i = 0; i < n; i++) {
-      pairs += Math.min(n - 1, i + w) - Math.max(0, i - w) + 1;
-    }
+    for (let i = 0; i < n; i++) pairs += Math.min(n - 1, i + w) - Math.max(0, i - w) + 1;
     if (windowKeyCount(n, w) !== pairs) {
-      throw new Error(
-        `windowKeyCount(${n}, ${w}) = ${
-          windowKeyCount(n, w)
-        }, expected ${pairs}`,
-      );
+      throw new Error(`windowKeyCount(${n}, ${w}) = ${windowKeyCount(n, w)}, expected ${pairs}`);
     }
-    if (attentionMacs(n, 1152, w) !== 2 * pairs * 1152) {
-      throw new Error("window MACs");
-    }
+    if (attentionMacs(n, 1152, w) !== 2 * pairs * 1152) throw new Error("window MACs");
   }
-  if (attentionMacs(256, 1152) !== 2 * 256 * 256 * 1152) {
-    throw new Error("full MACs");
-  }
+  if (attentionMacs(256, 1152) !== 2 * 256 * 256 * 1152) throw new Error("full MACs");
 });
 
 Deno.test("attention rejects bad shapes with ShapeError naming op and shapes", async () => {
   const gpu = await testGpu();
   const qkv = Tensor.fromArray(gpu, new Float32Array(2 * 5 * 36), [2, 5, 36]);
-  const wrongResidual = Tensor.fromArray(gpu, new Float32Array(2 * 5 * 10), [
-    2,
-    5,
-    10,
-  ]);
+  const wrongResidual = Tensor.fromArray(gpu, new Float32Array(2 * 5 * 10), [2, 5, 10]);
   const expectShapeError = (run: () => unknown, ...parts: string[]) => {
     try {
       run();
@@ -292,37 +186,22 @@ Deno.test("attention rejects bad shapes with ShapeError naming op and shapes", a
       if (!(error instanceof ShapeError)) throw error;
       for (const part of parts) {
         if (!error.message.includes(part)) {
-          throw new Error(
-            `message "${error.message}" does not mention "${part}"`,
-          );
+          throw new Error(`message "${error.message}" does not mention "${part}"`);
         }
       }
       return;
     }
     throw new Error(`expected a ShapeError mentioning ${parts.join(", ")}`);
   };
-  expectShapeError(
-    () => fullAttention(qkv, 5),
-    "fullAttention",
-    "[2,5,36]",
-    "3·5",
-  );
-  expectShapeError(
-    () => windowAttention(qkv, 5, 2),
-    "windowAttention",
-    "[2,5,36]",
-  );
+  expectShapeError(() => fullAttention(qkv, 5), "fullAttention", "[2,5,36]", "3·5");
+  expectShapeError(() => windowAttention(qkv, 5, 2), "windowAttention", "[2,5,36]");
   expectShapeError(
     () => fullAttentionWithResidual(qkv, 7, 2),
     "fullAttentionWithResidual",
     "[2,5,36]",
   );
   expectShapeError(() => windowAttention(qkv, 2, -1), "windowAttention", "-1");
-  expectShapeError(
-    () => fullAttentionWithResidual(qkv, 2, -3),
-    "fullAttentionWithResidual",
-    "-3",
-  );
+  expectShapeError(() => fullAttentionWithResidual(qkv, 2, -3), "fullAttentionWithResidual", "-3");
   expectShapeError(
     () => windowAttention(qkv, 2, 1, wrongResidual),
     "windowAttention",

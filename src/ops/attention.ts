@@ -39,26 +39,15 @@ export function attentionTiling(gpu: Gpu): AttentionTiling {
 }
 
 /** Overrides the tiling on `gpu` (autotuning, benchmarks); `null` restores the default. */
-export function setAttentionTiling(
-  gpu: Gpu,
-  tiling: AttentionTiling | null,
-): void {
+export function setAttentionTiling(gpu: Gpu, tiling: AttentionTiling | null): void {
   if (tiling === null) {
     tilingByGpu.delete(gpu);
     return;
   }
   const { workgroupSize, queriesPerInvocation, keyTile } = tiling;
-  for (
-    const [name, value] of Object.entries({
-      workgroupSize,
-      queriesPerInvocation,
-      keyTile,
-    })
-  ) {
+  for (const [name, value] of Object.entries({ workgroupSize, queriesPerInvocation, keyTile })) {
     if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(
-        `attention tiling: ${name} must be a positive integer, got ${value}`,
-      );
+      throw new RangeError(`attention tiling: ${name} must be a positive integer, got ${value}`);
     }
   }
   if (workgroupSize > gpu.limits.maxComputeInvocationsPerWorkgroup) {
@@ -82,14 +71,8 @@ export function windowKeyCount(tokens: number, window: number): number {
  * Attention-core MACs per batch element (QKᵀ and AV): 2·N·N·C for full attention, or
  * 2·windowKeyCount(N, w)·C when `window` is given. C = H·D.
  */
-export function attentionMacs(
-  tokens: number,
-  channels: number,
-  window?: number,
-): number {
-  const pairs = window === undefined
-    ? tokens * tokens
-    : windowKeyCount(tokens, window);
+export function attentionMacs(tokens: number, channels: number, window?: number): number {
+  const pairs = window === undefined ? tokens * tokens : windowKeyCount(tokens, window);
   return 2 * pairs * channels;
 }
 
@@ -101,19 +84,12 @@ interface QkvShape {
 }
 
 function qkvShape(op: string, qkv: Tensor, heads: number): QkvShape {
-  if (qkv.dtype !== "f32") {
-    throw new ShapeError(`${op}: f32 qkv expected, got ${qkv.dtype}`);
-  }
+  if (qkv.dtype !== "f32") throw new ShapeError(`${op}: f32 qkv expected, got ${qkv.dtype}`);
   if (qkv.shape.length !== 3) {
-    throw new ShapeError(
-      `${op}: qkv must be [B, N, 3·H·D], got [${qkv.shape}]`,
-    );
+    throw new ShapeError(`${op}: qkv must be [B, N, 3·H·D], got [${qkv.shape}]`);
   }
   const [batch, tokens, packed] = qkv.shape;
-  if (
-    !Number.isInteger(heads) || heads < 1 || packed % (3 * heads) !== 0 ||
-    packed === 0
-  ) {
+  if (!Number.isInteger(heads) || heads < 1 || packed % (3 * heads) !== 0 || packed === 0) {
     throw new ShapeError(
       `${op}: qkv [${qkv.shape}] last dim ${packed} is not divisible by 3·heads = 3·${heads}`,
     );
@@ -123,20 +99,14 @@ function qkvShape(op: string, qkv: Tensor, heads: number): QkvShape {
 
 function checkWindow(op: string, window: number): void {
   if (!Number.isInteger(window) || window < 0) {
-    throw new ShapeError(
-      `${op}: window must be a non-negative integer, got ${window}`,
-    );
+    throw new ShapeError(`${op}: window must be a non-negative integer, got ${window}`);
   }
 }
 
 /** Largest of 4, 2, 1 dividing every stride, offset and the head dim (element loads → vecN). */
-function vectorWidth(
-  headDim: number,
-  layouts: readonly OperandLayout[],
-): 1 | 2 | 4 {
+function vectorWidth(headDim: number, layouts: readonly OperandLayout[]): 1 | 2 | 4 {
   const fits = (w: number) =>
-    headDim % w === 0 &&
-    layouts.every((l) => l.rowStride % w === 0 && l.columnOffset % w === 0);
+    headDim % w === 0 && layouts.every((l) => l.rowStride % w === 0 && l.columnOffset % w === 0);
   return fits(4) ? 4 : fits(2) ? 2 : 1;
 }
 
@@ -182,12 +152,7 @@ function launch(
     groupsX,
   };
   const binding = qkv.binding();
-  const bindings = [
-    binding,
-    binding,
-    binding,
-    ...outputs.map((t) => t.binding()),
-  ];
+  const bindings = [binding, binding, binding, ...outputs.map((t) => t.binding())];
   if (residualIn) bindings.push(residualIn.binding());
   gpu.dispatch({
     name: op,
@@ -198,21 +163,14 @@ function launch(
 }
 
 function emptyOutput(gpu: Gpu, shape: QkvShape, label: string): Tensor {
-  return Tensor.empty(
-    gpu,
-    [shape.batch, shape.tokens, shape.heads * shape.headDim],
-    "f32",
-    label,
-  );
+  return Tensor.empty(gpu, [shape.batch, shape.tokens, shape.heads * shape.headDim], "f32", label);
 }
 
 /** softmax(q·kᵀ/√D)·v per head: [B, N, 3·H·D] → [B, N, H·D]. */
 export function fullAttention(qkv: Tensor, heads: number): Tensor {
   const shape = qkvShape("fullAttention", qkv, heads);
   const output = emptyOutput(qkv.gpu, shape, "attention");
-  if (shape.tokens > 0) {
-    launch("fullAttention", "full", qkv, shape, 0, null, [output]);
-  }
+  if (shape.tokens > 0) launch("fullAttention", "full", qkv, shape, 0, null, [output]);
   return output;
 }
 
@@ -261,8 +219,6 @@ export function fullAttentionWithResidual(
   checkWindow(op, window);
   const output = emptyOutput(qkv.gpu, shape, "attention");
   const residual = emptyOutput(qkv.gpu, shape, "attention-residual");
-  if (shape.tokens > 0) {
-    launch(op, "fused", qkv, shape, window, null, [output, residual]);
-  }
+  if (shape.tokens > 0) launch(op, "fused", qkv, shape, window, null, [output, residual]);
   return { output, residual };
 }
