@@ -2,13 +2,22 @@
  * Flash-style attention kernels: softmax(q·kᵀ/√D)·v with an online softmax over key tiles, so no
  * score matrix is ever stored. Three variants share one tile body:
  * - `full`: every key;
- * - `window`: only keys with |i − j| ≤ w; each workgroup loops over the key range its queries'
- *   bands cover, so the cost follows 2w + 1 keys, not N (optionally adds a residual on store);
- * - `fused`: full output and residual = full − window in one pass, two online-softmax
- *   accumulators fed by the same scores.
+ * - `window`: only keys with |i − j| ≤ w; each invocation loops over the key range its own
+ *   queries' bands cover, so the cost follows 2w + 1 keys, not N (optionally adds a residual
+ *   on store);
+ * - `fused`: full output and residual = full − window in one pass: two online-softmax
+ *   accumulators (all keys / in-band keys) fed by the same scores.
  *
  * Operands are read through (row stride, column offset) pairs, so a packed qkv tensor, separate
  * q/k/v tensors or a packed kv tensor for cross-attention are all just parameters.
+ *
+ * Shape of the work, chosen on lavapipe (see bench/attention_report.ts): each invocation owns
+ * `queriesPerInvocation` consecutive queries of one (batch, head) and keeps their q and
+ * accumulators in registers. lavapipe turns every storage-buffer load whose address is not a
+ * compile-time constant into a per-lane scalar loop, so a loaded k/v row costs the same whether
+ * or not neighbouring lanes read the same row; what pays is reusing each loaded row for many
+ * queries inside one invocation. Adjacent lanes therefore take adjacent query blocks, each with
+ * its own key range.
  */
 
 import { f32Literal } from "./common.ts";
@@ -25,9 +34,9 @@ export type AttentionVariant = "full" | "window" | "fused";
 
 /** Work split of the attention kernels; every field is baked into the WGSL. */
 export interface AttentionTiling {
-  /** Invocations per workgroup; adjacent queries go to adjacent invocations (SIMD lanes). */
+  /** Invocations per workgroup (each owns its own block of queries). */
   workgroupSize: number;
-  /** Queries whose q and accumulators one invocation keeps in registers. */
+  /** Consecutive queries whose q and accumulators one invocation keeps in registers. */
   queriesPerInvocation: number;
   /** Keys scored before each online-softmax rescale. */
   keyTile: number;
@@ -58,7 +67,7 @@ export interface AttentionKernelSpec {
   groupsX: number;
 }
 
-/** Workgroups one launch needs: one per (batch, head, query tile). */
+/** Workgroups one launch needs: one invocation per (batch, head, block of queries). */
 export function attentionGroupCount(spec: {
   batch: number;
   heads: number;
@@ -78,11 +87,13 @@ const MAX_FLOOR = "-1.5e38";
 
 /** WGSL for one attention kernel as described by `spec`. */
 export function attentionWgsl(spec: AttentionKernelSpec): string {
-  const { headDim: D, tiling, vectorWidth: V } = spec;
+  const { headDim: D, tiling, vectorWidth: V, window: w } = spec;
   const { workgroupSize: WG, queriesPerInvocation: R, keyTile: KT } = tiling;
   if (D % V !== 0) throw new RangeError(`vector width ${V} does not divide head dim ${D}`);
   const vec = V === 1 ? "f32" : `vec${V}<f32>`;
-  const dot = (a: string, b: string) => (V === 1 ? `${a} * ${b}` : `dot(${a}, ${b})`);
+  const splat = (x: string) => (V === 1 ? x : `${vec}(${x})`);
+  const hsum = (x: string) =>
+    V === 1 ? x : V === 2 ? `${x}.x + ${x}.y` : `(${x}.x + ${x}.y) + (${x}.z + ${x}.w)`;
   const tiles = Math.ceil(spec.queries / (WG * R));
   const groups = spec.batch * spec.heads * tiles;
   const u = (x: number) => `${x}u`;
@@ -90,59 +101,84 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   const scale = f32Literal(Math.fround(Math.LOG2E / Math.sqrt(D)));
   const slots = [...Array(R).keys()];
   const cols = [...Array(D / V).keys()];
-  const w = spec.window;
+  const fused = spec.variant === "fused";
+  const accumulators = fused ? ["f", "w"] : ["f"];
 
-  const rowBase = (op: OperandLayout, rows: number, row: string) =>
+  const rowIndex = (op: OperandLayout, rows: number, row: string) =>
     `(b * ${u(rows * op.rowStride)} + (${row}) * ${u(op.rowStride)} + ${u(op.columnOffset)} + ` +
     `h * ${u(D)}) / ${u(V)}`;
   const inBand = (r: number) => `key + ${u(w)} >= i${r} && key <= i${r} + ${u(w)}`;
+  const windowScore = (r: number) => `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`;
 
-  // Keys [start, end) in tiles of KT. Per tile: every (slot, key) score into a private array
-  // (masked keys get MASKED_SCORE) with the running max, one rescale per accumulator, then the
-  // probability-weighted sum of v. Runtime loops over the tile's keys keep the code (and
-  // lavapipe's compile time) independent of KT. Key ranges are loop bounds, not if-blocks:
-  // lavapipe runs both sides of an if under a mask but leaves a loop once no lane is active.
-  // `banded`: the band masks the scores themselves (window kernel); `withWindow`: a second
-  // accumulator sees only the band (fused kernel).
-  const tileLoop = (start: string, end: string, banded: boolean, withWindow: boolean): string => {
+  const rescale = (a: string) =>
+    slots.flatMap((r) => [
+      `let ${a}Alpha${r} = exp2(${a}m${r} - ${a}Max${r});`,
+      `${a}m${r} = ${a}Max${r};`,
+      `${a}l${r} *= ${a}Alpha${r};`,
+      ...cols.map((c) => `${a}acc${r}_${c} *= ${a}Alpha${r};`),
+    ]);
+
+  // Probability-weighted sum of v over the tile's keys into accumulator `a`.
+  const accumulateValues = (a: string, score: (r: number) => string) =>
+    slots.flatMap((r) => [
+      `let ${a}p${r} = exp2(${score(r)} - ${a}m${r});`,
+      `${a}l${r} += ${a}p${r};`,
+      ...cols.map((c) => `${a}acc${r}_${c} = fma(${splat(`${a}p${r}`)}, v${c}, ${a}acc${r}_${c});`),
+    ]);
+
+  // Tiles of KT keys over positions [start, end), position x meaning key `keyOf(x)`. Per tile:
+  // every (slot, key) score into a private array (masked keys get MASKED_SCORE) with the
+  // running max, one rescale, then the probability-weighted sum of v. Runtime loops over the
+  // tile's keys keep the code (and lavapipe's compile time, which grows with code size)
+  // independent of KT. Ranges are loop bounds, never if-blocks: lavapipe runs both sides of an
+  // if under a lane mask, but a loop stops once no lane is active.
+  // `banded`: the band masks the scores (window kernel); `withWindow`: a second accumulator
+  // sees only the in-band keys (fused kernel).
+  const tileLoop = (
+    start: string,
+    end: string,
+    keyOf: (x: string) => string,
+    banded: boolean,
+    withWindow: boolean,
+  ): string => {
     const accs = withWindow ? ["f", "w"] : ["f"];
-    const windowScore = (r: number) => `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`;
+    const keyLines = [
+      `let x = j0 + t;`,
+      `let key = ${keyOf("x")};`,
+      // Positions past the end (last tile, or a loop with no positions for this lane) read a
+      // valid row; their scores are masked.
+      `let row = min(${keyOf("min(x, xEnd - 1u)")}, ${u(spec.keys - 1)});`,
+    ];
     const lines: string[] = [];
     lines.push(`{`);
-    lines.push(`  let kEnd = ${end};`);
-    lines.push(`  for (var j0 = ${start}; j0 < kEnd; j0 += ${u(KT)}) {`);
+    lines.push(`  let xEnd = ${end};`);
+    lines.push(`  for (var j0 = ${start}; j0 < xEnd; j0 += ${u(KT)}) {`);
     for (const a of accs) for (const r of slots) lines.push(`    var ${a}Max${r} = ${a}m${r};`);
     lines.push(`    for (var t = 0u; t < ${u(KT)}; t++) {`);
-    lines.push(`      let key = j0 + t;`);
-    lines.push(`      let kRow = ${rowBase(spec.k, spec.keys, "min(key, kEnd - 1u)")};`);
+    lines.push(...keyLines.map((line) => "      " + line));
+    lines.push(`      let kRow = ${rowIndex(spec.k, spec.keys, "row")};`);
     for (const c of cols) lines.push(`      let k${c} = kData[kRow + ${u(c)}];`);
+    // Slot-interleaved vector FMAs: R·V independent accumulation chains rather than one long
+    // dot-product chain per score.
+    for (const r of slots) lines.push(`      var dots${r} = q${r}_0 * k0;`);
+    for (const c of cols.slice(1)) {
+      for (const r of slots) lines.push(`      dots${r} = fma(q${r}_${c}, k${c}, dots${r});`);
+    }
     for (const r of slots) {
-      const score = cols.map((c) => dot(`q${r}_${c}`, `k${c}`)).join(" + ");
-      const valid = banded ? `key < kEnd && ${inBand(r)}` : "key < kEnd";
-      lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${score}, ${valid});`);
+      const valid = banded ? `x < xEnd && ${inBand(r)}` : "x < xEnd";
+      lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${hsum(`dots${r}`)}, ${valid});`);
       lines.push(`      fMax${r} = max(fMax${r}, scores${r}[t]);`);
       if (withWindow) lines.push(`      wMax${r} = max(wMax${r}, ${windowScore(r)});`);
     }
     lines.push(`    }`);
-    for (const a of accs) {
-      for (const r of slots) {
-        lines.push(`    let ${a}Alpha${r} = exp2(${a}m${r} - ${a}Max${r});`);
-        lines.push(`    ${a}m${r} = ${a}Max${r};`);
-        lines.push(`    ${a}l${r} *= ${a}Alpha${r};`);
-        for (const c of cols) lines.push(`    ${a}acc${r}_${c} *= ${a}Alpha${r};`);
-      }
-    }
+    for (const a of accs) lines.push(...rescale(a).map((line) => "    " + line));
     lines.push(`    for (var t = 0u; t < ${u(KT)}; t++) {`);
-    lines.push(`      let key = j0 + t;`);
-    lines.push(`      let vRow = ${rowBase(spec.v, spec.keys, "min(key, kEnd - 1u)")};`);
+    lines.push(...keyLines.map((line) => "      " + line));
+    lines.push(`      let vRow = ${rowIndex(spec.v, spec.keys, "row")};`);
     for (const c of cols) lines.push(`      let v${c} = vData[vRow + ${u(c)}];`);
-    for (const a of accs) {
-      for (const r of slots) {
-        const score = a === "f" ? `scores${r}[t]` : windowScore(r);
-        lines.push(`      let ${a}p${r} = exp2(${score} - ${a}m${r});`);
-        lines.push(`      ${a}l${r} += ${a}p${r};`);
-        for (const c of cols) lines.push(`      ${a}acc${r}_${c} += ${a}p${r} * v${c};`);
-      }
+    lines.push(...accumulateValues("f", (r) => `scores${r}[t]`).map((line) => "      " + line));
+    if (withWindow) {
+      lines.push(...accumulateValues("w", windowScore).map((line) => "      " + line));
     }
     lines.push(`    }`);
     lines.push(`  }`);
@@ -150,72 +186,102 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     return lines.map((line) => "  " + line).join("\n");
   };
 
-  // The band of the group's first and last query bounds the keys any of its queries sees.
+  // The bands of the invocation's first and last query bound the keys any of its queries sees.
   const bandStart = `select(0u, iFirst - ${u(w)}, iFirst > ${u(w)})`;
   const bandEnd = `min(${u(spec.keys)}, iLast + ${u(w + 1)})`;
+  const identity = (x: string) => x;
   let loops: string;
-  let accumulatorNames: ("f" | "w")[] = ["f"];
   if (spec.variant === "full") {
-    loops = tileLoop("0u", u(spec.keys), false, false);
+    loops = tileLoop("0u", u(spec.keys), identity, false, false);
   } else if (spec.variant === "window") {
-    loops = tileLoop(bandStart, bandEnd, true, false);
+    loops = tileLoop("bandStart", "bandEnd", identity, true, false);
   } else {
-    accumulatorNames = ["f", "w"];
-    // Keys outside the group's band range feed only the full accumulator.
+    // Keys outside the invocation's band range feed only the full accumulator: one loop over
+    // them with the band range cut out, one over the band range feeding both.
+    const skipBand = (x: string) => `select(${x}, ${x} + bandLength, ${x} >= bandStart)`;
     loops = [
-      tileLoop("0u", "bandStart", false, false),
-      tileLoop("bandStart", "bandEnd", false, true),
-      tileLoop("bandEnd", u(spec.keys), false, false),
+      tileLoop("0u", `${u(spec.keys)} - bandLength`, skipBand, false, false),
+      tileLoop("bandStart", "bandEnd", identity, false, true),
     ].join("\n");
   }
 
+  // q is loaded, and results stored, G slots per iteration of a runtime loop that moves values
+  // in and out of the per-slot registers with selects: lavapipe expands every storage access
+  // into a per-lane loop, and R·D/V unrolled accesses made compilation several times slower;
+  // G = 4 keeps the selects (R²·D/(V·G)) well below one key tile's work.
+  const G = R % 4 === 0 ? 4 : R % 2 === 0 ? 2 : 1;
+  const groupSlots = [...Array(G).keys()];
   const setup: string[] = [];
   for (const r of slots) {
-    setup.push(`let iRaw${r} = laneFirst + ${u(r)};`);
-    // Lanes past the last query compute on a valid row and skip the store.
-    setup.push(`let i${r} = min(iRaw${r}, ${u(spec.queries - 1)});`);
-    setup.push(`let qRow${r} = ${rowBase(spec.q, spec.queries, `i${r}`)};`);
-    for (const c of cols) setup.push(`let q${r}_${c} = qData[qRow${r} + ${u(c)}] * ${scale};`);
+    // Slots past the last query compute on a valid row and skip the store.
+    setup.push(`let i${r} = min(laneFirst + ${u(r)}, ${u(spec.queries - 1)});`);
+    for (const c of cols) setup.push(`var q${r}_${c} = ${vec}(0.0);`);
     setup.push(`var scores${r}: array<f32, ${KT}>;`);
-    for (const n of accumulatorNames) {
-      setup.push(`var ${n}m${r} = ${MAX_FLOOR};`);
-      setup.push(`var ${n}l${r} = 0.0;`);
-      for (const c of cols) setup.push(`var ${n}acc${r}_${c} = ${vec}(0.0);`);
+    for (const a of accumulators) {
+      setup.push(`var ${a}m${r} = ${MAX_FLOOR};`);
+      setup.push(`var ${a}l${r} = 0.0;`);
+      for (const c of cols) setup.push(`var ${a}acc${r}_${c} = ${vec}(0.0);`);
     }
   }
-  if (spec.variant === "fused") {
-    setup.push(`let bandStart = ${bandStart};`);
-    setup.push(`let bandEnd = ${bandEnd};`);
+  setup.push(`for (var first = 0u; first < ${u(R)}; first += ${u(G)}) {`);
+  for (const g of groupSlots) {
+    const row = rowIndex(
+      spec.q,
+      spec.queries,
+      `min(laneFirst + first + ${u(g)}, ${u(spec.queries - 1)})`,
+    );
+    setup.push(`  let qRow${g} = ${row};`);
+    for (const c of cols) setup.push(`  let q${g}x${c} = qData[qRow${g} + ${u(c)}] * ${scale};`);
   }
+  for (const r of slots) {
+    for (const c of cols) {
+      setup.push(`  q${r}_${c} = select(q${r}_${c}, q${r % G}x${c}, first == ${u(r - (r % G))});`);
+    }
+  }
+  setup.push(`}`);
 
   const store: string[] = [];
-  for (const r of slots) {
-    store.push(`if (iRaw${r} < ${u(spec.queries)}) {`);
-    store.push(`  let oRow = ${rowBase(spec.out, spec.queries, `i${r}`)};`);
-    store.push(`  let fInv = 1.0 / fl${r};`);
-    if (spec.variant === "fused") store.push(`  let wInv = 1.0 / wl${r};`);
-    for (const c of cols) {
-      const o = `facc${r}_${c} * fInv`;
-      if (spec.variant === "fused") {
-        store.push(`  let o${c} = ${o};`);
-        store.push(`  outData[oRow + ${u(c)}] = o${c};`);
-        store.push(`  residualData[oRow + ${u(c)}] = o${c} - wacc${r}_${c} * wInv;`);
-      } else if (spec.addResidual) {
-        store.push(`  outData[oRow + ${u(c)}] = ${o} + residualData[oRow + ${u(c)}];`);
-      } else {
-        store.push(`  outData[oRow + ${u(c)}] = ${o};`);
+  store.push(`for (var first = 0u; first < ${u(R)}; first += ${u(G)}) {`);
+  for (const g of groupSlots) {
+    for (const a of accumulators) {
+      store.push(`  var ${a}Sum${g} = ${a}l${g};`);
+      for (const c of cols) store.push(`  var ${a}${g}x${c} = ${a}acc${g}_${c};`);
+      for (let r = g + G; r < R; r += G) {
+        const pick = `first == ${u(r - g)}`;
+        store.push(`  ${a}Sum${g} = select(${a}Sum${g}, ${a}l${r}, ${pick});`);
+        for (const c of cols) {
+          store.push(`  ${a}${g}x${c} = select(${a}${g}x${c}, ${a}acc${r}_${c}, ${pick});`);
+        }
       }
     }
-    store.push(`}`);
+    store.push(`  let i${g}x = laneFirst + first + ${u(g)};`);
+    store.push(`  if (i${g}x < ${u(spec.queries)}) {`);
+    store.push(`    let oRow = ${rowIndex(spec.out, spec.queries, `i${g}x`)};`);
+    for (const a of accumulators) store.push(`    let ${a}Inv = 1.0 / ${a}Sum${g};`);
+    for (const c of cols) {
+      const o = `f${g}x${c} * fInv`;
+      if (fused) {
+        store.push(`    let o${c} = ${o};`);
+        store.push(`    outData[oRow + ${u(c)}] = o${c};`);
+        store.push(`    residualData[oRow + ${u(c)}] = o${c} - w${g}x${c} * wInv;`);
+      } else if (spec.addResidual) {
+        store.push(`    outData[oRow + ${u(c)}] = ${o} + residualData[oRow + ${u(c)}];`);
+      } else {
+        store.push(`    outData[oRow + ${u(c)}] = ${o};`);
+      }
+    }
+    store.push(`  }`);
   }
+  store.push(`}`);
 
-  const residualBinding = spec.variant === "fused"
+  const residualBinding = fused
     ? `@group(0) @binding(4) var<storage, read_write> residualData: array<${vec}>;`
     : spec.addResidual
     ? `@group(0) @binding(4) var<storage, read> residualData: array<${vec}>;`
     : "";
   const header = `attention ${spec.variant}: B=${spec.batch} H=${spec.heads} N=${spec.queries} ` +
-    `L=${spec.keys} D=${D}` + (spec.variant === "full" ? "" : ` w=${w}`);
+    `L=${spec.keys} D=${D}` + (spec.variant === "full" ? "" : ` w=${w}`) +
+    ` tiling ${WG}x${R}, key tile ${KT}`;
   return `// ${header}
 @group(0) @binding(0) var<storage, read> qData: array<${vec}>;
 @group(0) @binding(1) var<storage, read> kData: array<${vec}>;
@@ -233,6 +299,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let laneFirst = (queryTile * ${u(WG)} + lid) * ${u(R)};
   let iFirst = min(laneFirst, ${u(spec.queries - 1)});
   let iLast = min(laneFirst + ${u(R - 1)}, ${u(spec.queries - 1)});
+  let bandStart = ${bandStart};
+  let bandEnd = ${bandEnd};
+  let bandLength = bandEnd - bandStart;
   ${setup.join("\n  ")}
 ${loops}
   ${store.join("\n  ")}

@@ -1,4 +1,4 @@
-import { ShapeError } from "../src/errors.ts";
+import { OptionError, ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import {
   attentionMacs,
@@ -10,7 +10,7 @@ import {
   windowKeyCount,
 } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
-import { readGoldenF32 } from "./attention_golden.ts";
+import { readGolden } from "./golden_reader.ts";
 import { mergeHeads, packQkv, referenceAttention } from "./attention_reference.ts";
 import { assertRelativeError, goldenDir, randomArray, testGpu } from "./helpers.ts";
 
@@ -86,7 +86,7 @@ async function checkAgainstReference(gpu: Gpu, c: Case, seed: number): Promise<v
 
 Deno.test("attention matches the golden full and window outputs", async () => {
   const gpu = await testGpu();
-  const golden = await readGoldenF32(`${goldenDir()}/attention.safetensors`);
+  const golden = await readGolden(`${goldenDir()}/attention.safetensors`);
   const names = [
     "attn_B1_H2_N64_D32_w8",
     "attn_B2_H3_N200_D72_w25",
@@ -108,59 +108,79 @@ Deno.test("attention matches the golden full and window outputs", async () => {
   }
 });
 
+/** Runs `body` with `tiling` forced on every attention kernel, restoring the default after. */
+async function withTiling(
+  gpu: Gpu,
+  tiling: AttentionTiling,
+  body: () => Promise<void>,
+): Promise<void> {
+  setAttentionTiling(gpu, tiling);
+  try {
+    await body();
+  } finally {
+    setAttentionTiling(gpu, null);
+  }
+}
+
+// Small tilings compile in a fraction of the time of the defaults (lavapipe compiles for
+// seconds per kernel at R·D ≈ 1000), so only some tests run the defaults.
+const SMALL_TILING: AttentionTiling = { workgroupSize: 8, queriesPerInvocation: 4, keyTile: 8 };
+
 Deno.test("attention matches the CPU reference on awkward sizes and band edges", async () => {
   const gpu = await testGpu();
-  const cases: Case[] = [
+  const withDefaults: Case[] = [
     { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 5 },
     { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 0 },
-    { batch: 1, heads: 2, tokens: 45, headDim: 16, window: 44 },
+    { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 76 },
+  ];
+  for (const [i, c] of withDefaults.entries()) await checkAgainstReference(gpu, c, 100 + i);
+  const withSmallTiling: Case[] = [
     { batch: 1, heads: 2, tokens: 45, headDim: 16, window: 1000 },
     { batch: 1, heads: 1, tokens: 1, headDim: 72, window: 3 },
     { batch: 3, heads: 1, tokens: 13, headDim: 7, window: 2 },
     { batch: 1, heads: 4, tokens: 130, headDim: 32, window: 17 },
   ];
-  for (const [i, c] of cases.entries()) await checkAgainstReference(gpu, c, 100 + i);
+  await withTiling(gpu, SMALL_TILING, async () => {
+    for (const [i, c] of withSmallTiling.entries()) await checkAgainstReference(gpu, c, 110 + i);
+  });
 });
 
 Deno.test("every tiling shape gives the same attention", async () => {
   const gpu = await testGpu();
+  // Odd query counts per invocation, key tiles that do not divide N, one query per workgroup.
   const tilings: AttentionTiling[] = [
     { workgroupSize: 16, queriesPerInvocation: 2, keyTile: 3 },
-    { workgroupSize: 32, queriesPerInvocation: 1, keyTile: 16 },
     { workgroupSize: 8, queriesPerInvocation: 3, keyTile: 1 },
-    { workgroupSize: 64, queriesPerInvocation: 1, keyTile: 4 },
+    { workgroupSize: 64, queriesPerInvocation: 5, keyTile: 7 },
+    { workgroupSize: 1, queriesPerInvocation: 12, keyTile: 16 },
   ];
-  try {
-    for (const [i, tiling] of tilings.entries()) {
-      setAttentionTiling(gpu, tiling);
+  for (const [i, tiling] of tilings.entries()) {
+    await withTiling(gpu, tiling, async () => {
+      const tokens = 77 + 11 * i;
       await checkAgainstReference(
         gpu,
-        { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 9 },
+        { batch: 2, heads: 3, tokens, headDim: 20, window: 9 },
         200 + i,
       );
-      await checkAgainstReference(
-        gpu,
-        { batch: 1, heads: 2, tokens: 100, headDim: 20, window: 0 },
-        300 + i,
-      );
-    }
-  } finally {
-    setAttentionTiling(gpu, null);
+    });
   }
 });
 
-Deno.test("window attention spreads more than 65535 workgroups over a 2D grid", async () => {
+Deno.test("attention spreads more than 65535 workgroups over a 2D grid", async () => {
   const gpu = await testGpu();
-  // 64 heads · ⌈8200 / 8⌉ query tiles = 65600 workgroups with the default tiling.
-  const c = { batch: 1, heads: 64, tokens: 8200, headDim: 4, window: 2 };
+  // One query per workgroup: 8 heads · 8200 tokens = 65600 workgroups.
+  const c = { batch: 1, heads: 8, tokens: 8200, headDim: 4, window: 2 };
+  const tiling = { workgroupSize: 1, queriesPerInvocation: 1, keyTile: 4 };
   const channels = c.heads * c.headDim;
   const qkvData = randomArray(c.tokens * 3 * channels, 7);
   const qkv = Tensor.fromArray(gpu, qkvData, [1, c.tokens, 3 * channels]);
-  const out = windowAttention(qkv, c.heads, c.window);
   const ref = referenceAttention(qkvData, 1, c.tokens, c.heads, c.headDim, c.window);
-  assertRelativeError(await out.toFloat32(), ref, TOLERANCE, "window attention, large grid");
+  await withTiling(gpu, tiling, async () => {
+    const out = windowAttention(qkv, c.heads, c.window);
+    assertRelativeError(await out.toFloat32(), ref, TOLERANCE, "window attention, large grid");
+    out.release();
+  });
   qkv.release();
-  out.release();
 });
 
 Deno.test("attention MAC counts follow the exact band size", () => {
@@ -173,6 +193,21 @@ Deno.test("attention MAC counts follow the exact band size", () => {
     if (attentionMacs(n, 1152, w) !== 2 * pairs * 1152) throw new Error("window MACs");
   }
   if (attentionMacs(256, 1152) !== 2 * 256 * 256 * 1152) throw new Error("full MACs");
+});
+
+Deno.test("attention tiling overrides are validated", async () => {
+  const gpu = await testGpu();
+  const bad = { workgroupSize: 8, queriesPerInvocation: 0, keyTile: 8 };
+  try {
+    setAttentionTiling(gpu, bad);
+  } catch (error) {
+    if (!(error instanceof OptionError) || !error.message.includes("queriesPerInvocation")) {
+      throw error;
+    }
+    return;
+  }
+  setAttentionTiling(gpu, null);
+  throw new Error("expected an OptionError for queriesPerInvocation 0");
 });
 
 Deno.test("attention rejects bad shapes with ShapeError naming op and shapes", async () => {

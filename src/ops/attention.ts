@@ -12,7 +12,7 @@ import {
   attentionWgsl,
   type OperandLayout,
 } from "../../shaders/attention.ts";
-import { ShapeError } from "../errors.ts";
+import { OptionError, ShapeError } from "../errors.ts";
 import type { Gpu } from "../gpu/context.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -21,41 +21,58 @@ export type { AttentionTiling } from "../../shaders/attention.ts";
 const MAX_GROUPS_PER_DIMENSION = 65535;
 
 /**
- * Measured on lavapipe (8-lane SIMD, 2 cores): one workgroup = one SIMD vector of queries keeps
- * the window kernel's key range within 2w + 8 keys, and the key rows are then uniform across
- * the vector (one broadcast load per element). See bench/attention_report.ts.
+ * The default work split, from measurements on lavapipe (bench/attention_report.ts). Every
+ * k/v row an invocation loads serves its `queriesPerInvocation` queries, and loads are the
+ * expensive part there, so that count is as large as the per-lane state allows before spills
+ * slow the kernel: q and accumulators take 2·R·D floats per lane, best near R·D ≈ 1152
+ * (R = 16 at D = 72, 32 at D ≤ 32). The window kernel also visits up to R − 1 keys per
+ * invocation outside each query's band, so there R stays near w/4 or less.
  */
-export const DEFAULT_ATTENTION_TILING: Readonly<AttentionTiling> = {
-  workgroupSize: 8,
-  queriesPerInvocation: 1,
-  keyTile: 8,
-};
+export function defaultAttentionTiling(headDim: number, window?: number): AttentionTiling {
+  const floorPow2 = (x: number) => 2 ** Math.floor(Math.log2(Math.max(x, 1)));
+  let queries = Math.min(32, Math.max(4, floorPow2(1152 / headDim)));
+  if (window !== undefined) queries = Math.min(queries, Math.max(4, floorPow2(window / 4)));
+  return {
+    workgroupSize: 8,
+    queriesPerInvocation: queries,
+    keyTile: Math.min(32, Math.max(8, queries)),
+  };
+}
 
 const tilingByGpu = new WeakMap<Gpu, AttentionTiling>();
 
-/** The tiling the attention launchers use on `gpu`. */
-export function attentionTiling(gpu: Gpu): AttentionTiling {
-  return tilingByGpu.get(gpu) ?? { ...DEFAULT_ATTENTION_TILING };
-}
-
-/** Overrides the tiling on `gpu` (autotuning, benchmarks); `null` restores the default. */
+/** Overrides the tiling of every attention kernel on `gpu` (autotuning, benchmarks, tests). */
 export function setAttentionTiling(gpu: Gpu, tiling: AttentionTiling | null): void {
   if (tiling === null) {
     tilingByGpu.delete(gpu);
     return;
   }
   const { workgroupSize, queriesPerInvocation, keyTile } = tiling;
-  for (const [name, value] of Object.entries({ workgroupSize, queriesPerInvocation, keyTile })) {
+  const fields = { workgroupSize, queriesPerInvocation, keyTile };
+  for (const [name, value] of Object.entries(fields)) {
     if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(`attention tiling: ${name} must be a positive integer, got ${value}`);
+      throw new OptionError(`attention tiling: ${name} must be a positive integer, got ${value}`);
     }
   }
   if (workgroupSize > gpu.limits.maxComputeInvocationsPerWorkgroup) {
-    throw new RangeError(
-      `attention tiling: workgroupSize ${workgroupSize} exceeds the device limit`,
+    throw new OptionError(
+      `attention tiling: workgroupSize ${workgroupSize} exceeds the device limit of ` +
+        `${gpu.limits.maxComputeInvocationsPerWorkgroup}`,
     );
   }
-  tilingByGpu.set(gpu, { workgroupSize, queriesPerInvocation, keyTile });
+  tilingByGpu.set(gpu, fields);
+}
+
+/** The tiling a kernel of `variant` uses on `gpu`: the override, else the default. */
+export function attentionTiling(
+  gpu: Gpu,
+  variant: AttentionVariant,
+  headDim: number,
+  window: number,
+): AttentionTiling {
+  const chosen = tilingByGpu.get(gpu);
+  if (chosen) return { ...chosen };
+  return defaultAttentionTiling(headDim, variant === "window" ? window : undefined);
 }
 
 /** Σ over queries i of the keys j in 0..N−1 with |i − j| ≤ w (the band's (query, key) pairs). */
@@ -126,7 +143,9 @@ function launch(
   const k = { rowStride: packed, columnOffset: channels };
   const v = { rowStride: packed, columnOffset: 2 * channels };
   const out = { rowStride: channels, columnOffset: 0 };
-  const tiling = attentionTiling(gpu);
+  // Bands wider than the sequence are the same band: one pipeline for all of them.
+  const band = Math.min(window, shape.tokens - 1);
+  const tiling = attentionTiling(gpu, variant, shape.headDim, band);
   const groups = attentionGroupCount({
     batch: shape.batch,
     heads: shape.heads,
@@ -145,7 +164,7 @@ function launch(
     k,
     v,
     out,
-    window,
+    window: band,
     addResidual: residualIn !== null,
     tiling,
     vectorWidth: vectorWidth(shape.headDim, [q, k, v, out]),
