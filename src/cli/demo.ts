@@ -61,11 +61,18 @@ async function cachedPlan(
   }
 }
 
+/**
+ * Runs `run` once untimed, then times a second run: kernels bake the batch size into their
+ * WGSL, so the first run at a new batch or method mix pays for shader compilation.
+ */
 async function timedSample(
   run: (onStep: (s: number) => void) => Promise<LoopResult>,
   label: string,
   steps: number,
 ) {
+  const warm = new ProgressBar(`${label} (warm-up)`, steps);
+  await run((s) => warm.update(s + 1));
+  warm.done();
   const bar = new ProgressBar(label, steps);
   const started = performance.now();
   const result = await run((s) => bar.update(s + 1));
@@ -84,9 +91,6 @@ export async function runDemo(settings: DemoSettings): Promise<void> {
     `model ${settings.model} on ${gpu.adapterDescription}; ${settings.samples} samples, ` +
       `DDIM ${settings.steps} steps, CFG ${settings.cfgScale}`,
   );
-
-  // Warm-up: compile every pipeline once so the first timed run is not charged for it.
-  await sampleDiT(model, { labels: [0], steps: 2, cfgScale: settings.cfgScale, seed: 0 });
 
   const full = await timedSample(
     (onStep) =>
