@@ -10,6 +10,7 @@
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { meanClippedRelativeError } from "../src/ops/loss.ts";
+import type { Conditioning } from "../src/sampling/sample_loop.ts";
 import type { Tensor } from "../src/tensor.ts";
 import type { StagedDenoiser, StagedPass } from "./staged_model.ts";
 
@@ -43,8 +44,8 @@ export function layerThresholds(layers: number, delta: number): number[] {
   return Array.from({ length: layers }, (_, l) => ((l + 1) / layers) * delta);
 }
 
-function runBlocks(
-  model: StagedDenoiser,
+function runBlocks<C extends Conditioning>(
+  model: StagedDenoiser<C>,
   pass: StagedPass,
   from: number,
   h: Tensor,
@@ -67,13 +68,13 @@ function runBlocks(
  * Chooses plan.methods[l][step] for every layer (in place) and returns the decisions. The
  * runtime's caches hold the real trajectory up to this step; trials leave them untouched.
  */
-export async function searchStep(
-  model: StagedDenoiser,
+export async function searchStep<C extends Conditioning>(
+  model: StagedDenoiser<C>,
   runtime: AttentionRuntime,
   step: number,
   input: Tensor,
   timestep: number,
-  conditioning: Tensor,
+  conditioning: C,
   thresholds: readonly number[],
   candidates: readonly AttentionMethod[],
   counters: SearchCounters,

@@ -1,7 +1,7 @@
 /** A model whose forward pass can be run block by block (what calibration needs). */
 
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import type { Denoiser } from "../src/sampling/sample_loop.ts";
+import type { Conditioning, Denoiser } from "../src/sampling/sample_loop.ts";
 import type { Tensor } from "../src/tensor.ts";
 
 /** State of one forward pass between its stages. */
@@ -11,8 +11,8 @@ export interface StagedPass {
   release(): void;
 }
 
-export interface StagedDenoiser extends Denoiser {
-  begin(x: Tensor, timestep: number, conditioning: Tensor): StagedPass;
+export interface StagedDenoiser<C extends Conditioning = Tensor> extends Denoiser<C> {
+  begin(x: Tensor, timestep: number, conditioning: C): StagedPass;
   block(pass: StagedPass, layer: number, h: Tensor, attention?: AttentionRuntime): Tensor;
   end(pass: StagedPass, h: Tensor): Tensor;
 }

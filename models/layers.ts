@@ -63,6 +63,8 @@ export function selfAttention(
   heads: number,
   layer: number,
   runtime?: AttentionRuntime,
+  /** Applied to the projected qkv [B, N, 3C] before attention (q/k norms); takes ownership. */
+  prepareQkv?: (qkv: Tensor) => Tensor,
 ): Tensor {
   const method = runtime?.method(layer) ?? "FULL_ATTN";
   if (method === "OUTPUT_SHARE") {
@@ -71,8 +73,9 @@ export function selfAttention(
   }
   const share = isCfgShareMethod(method);
   const input = share ? x.rows(0, x.shape[0] / 2) : x.reshape(x.shape);
-  const qkv = applyLinear(input, weights.qkv);
+  const projectedQkv = applyLinear(input, weights.qkv);
   input.release();
+  const qkv = prepareQkv ? prepareQkv(projectedQkv) : projectedQkv;
   const full = method === "FULL_ATTN" || method === "FULL_ATTN_CFG_SHARE";
   const attended = attentionCore(qkv, heads, layer, runtime, full, share);
   qkv.release();

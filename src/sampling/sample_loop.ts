@@ -11,33 +11,45 @@ import { classifierFreeGuidance, duplicateBatch, selectChannels } from "../ops/s
 import { Tensor } from "../tensor.ts";
 import type { Scheduler } from "./scheduler.ts";
 
+/**
+ * What a model is conditioned on for one model batch: a tensor with one row per batch element
+ * (class labels), or any structure that says how many batch elements it covers (captions with
+ * their masks).
+ */
+export type Conditioning = Tensor | { readonly batch: number };
+
+/** Batch elements `conditioning` covers. */
+export function conditioningBatch(conditioning: Conditioning): number {
+  return conditioning instanceof Tensor ? conditioning.shape[0] : conditioning.batch;
+}
+
 /** What the loop needs from a model: channel counts, layer count and a forward pass. */
-export interface Denoiser {
+export interface Denoiser<C extends Conditioning = Tensor> {
   readonly gpu: Gpu;
   readonly layers: number;
   readonly inChannels: number;
   readonly outChannels: number;
   /** Model output [B, outChannels, ...] for x [B, inChannels, ...] at `timestep`. */
-  forward(x: Tensor, timestep: number, conditioning: Tensor, attention?: AttentionRuntime): Tensor;
+  forward(x: Tensor, timestep: number, conditioning: C, attention?: AttentionRuntime): Tensor;
 }
 
 /** What a step hook sees: the step, its model timestep, the model batch and conditioning. */
-export interface StepContext {
+export interface StepContext<C extends Conditioning = Tensor> {
   step: number;
   timestep: number;
   /** The current sample [B, ...]. */
   x: Tensor;
   /** The model batch for this step ([x; x] under guidance). */
   modelInput: Tensor;
-  conditioning: Tensor;
+  conditioning: C;
 }
 
-export interface LoopOptions {
+export interface LoopOptions<C extends Conditioning = Tensor> {
   /** Initial noise [B, C, ...] as flat values, and its shape. */
   noise: Float32Array;
   shape: readonly number[];
   /** Conditioning for the model batch: [cond; uncond] when guided, cond only otherwise. */
-  conditioning: Tensor;
+  conditioning: C;
   /** Guidance scale; at ≤ 1 guidance is off and only the conditional batch runs. */
   cfgScale: number;
   /** ε channels that guidance applies to (default all). */
@@ -52,7 +64,7 @@ export interface LoopOptions {
    * Called before each step's forward pass with the sample x and the model input; calibration
    * runs its trial passes here and edits the plan of this step before the real pass.
    */
-  beforeStep?: (context: StepContext) => Promise<void> | void;
+  beforeStep?: (context: StepContext<C>) => Promise<void> | void;
 }
 
 export interface LoopResult {
@@ -65,7 +77,10 @@ export function isGuided(cfgScale: number): boolean {
   return cfgScale > 1;
 }
 
-export async function runSamplingLoop(model: Denoiser, options: LoopOptions): Promise<LoopResult> {
+export async function runSamplingLoop<C extends Conditioning>(
+  model: Denoiser<C>,
+  options: LoopOptions<C>,
+): Promise<LoopResult> {
   const { scheduler, cfgScale, shape } = options;
   if (!Number.isFinite(cfgScale) || cfgScale < 0) {
     throw new OptionError(`cfg scale must be a non-negative number, got ${cfgScale}`);
@@ -74,9 +89,10 @@ export async function runSamplingLoop(model: Denoiser, options: LoopOptions): Pr
   const steps = scheduler.timesteps.length;
   const batch = shape[0];
   const modelBatch = guided ? 2 * batch : batch;
-  if (options.conditioning.shape[0] !== modelBatch) {
+  const conditioned = conditioningBatch(options.conditioning);
+  if (conditioned !== modelBatch) {
     throw new OptionError(
-      `conditioning has ${options.conditioning.shape[0]} rows, the model batch is ${modelBatch}`,
+      `conditioning has ${conditioned} rows, the model batch is ${modelBatch}`,
     );
   }
   if (options.plan) {
