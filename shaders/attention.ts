@@ -60,6 +60,11 @@ export interface AttentionKernelSpec {
   window: number;
   /** `window` only: add binding 4 (a tensor laid out like the output) before storing. */
   addResidual: boolean;
+  /**
+   * `full` only: binding 4 holds a [B, L] key mask; key j of batch element b gets the score bias
+   * (1 − mask[b, j])·(−10000), as diffusers turns attention masks into biases.
+   */
+  keyMask?: boolean;
   tiling: AttentionTiling;
   /** Elements per load (1, 2 or 4); must divide D and every stride and offset. */
   vectorWidth: 1 | 2 | 4;
@@ -84,6 +89,8 @@ const MASKED_SCORE = "-3.0e38";
 // The running max starts above MASKED_SCORE, so exp2(masked − max) is 0 even before the first
 // valid key, and no select is needed on the probabilities.
 const MAX_FLOOR = "-1.5e38";
+// The bias of a masked key (natural-log units), as in diffusers' attention masks.
+const MASKED_KEY_BIAS = -10000;
 
 /** WGSL for one attention kernel as described by `spec`. */
 export function attentionWgsl(spec: AttentionKernelSpec): string {
@@ -107,6 +114,10 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   const rowIndex = (op: OperandLayout, rows: number, row: string) =>
     `(b * ${u(rows * op.rowStride)} + (${row}) * ${u(op.rowStride)} + ${u(op.columnOffset)} + ` +
     `h * ${u(D)}) / ${u(V)}`;
+  if (spec.keyMask && spec.variant !== "full") {
+    throw new RangeError(`a key mask needs the full variant, got ${spec.variant}`);
+  }
+  const maskBias = f32Literal(Math.fround(MASKED_KEY_BIAS * Math.LOG2E));
   const inBand = (r: number) => `key + ${u(w)} >= i${r} && key <= i${r} + ${u(w)}`;
   const windowScore = (r: number) => `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`;
 
@@ -158,6 +169,9 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     lines.push(...keyLines.map((line) => "      " + line));
     lines.push(`      let kRow = ${rowIndex(spec.k, spec.keys, "row")};`);
     for (const c of cols) lines.push(`      let k${c} = kData[kRow + ${u(c)}];`);
+    if (spec.keyMask) {
+      lines.push(`      let keyBias = (1.0 - maskData[b * ${u(spec.keys)} + row]) * ${maskBias};`);
+    }
     // Slot-interleaved vector FMAs: R·V independent accumulation chains rather than one long
     // dot-product chain per score.
     for (const r of slots) lines.push(`      var dots${r} = q${r}_0 * k0;`);
@@ -166,7 +180,8 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     }
     for (const r of slots) {
       const valid = banded ? `x < xEnd && ${inBand(r)}` : "x < xEnd";
-      lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${hsum(`dots${r}`)}, ${valid});`);
+      const score = spec.keyMask ? `${hsum(`dots${r}`)} + keyBias` : hsum(`dots${r}`);
+      lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${score}, ${valid});`);
       lines.push(`      fMax${r} = max(fMax${r}, scores${r}[t]);`);
       if (withWindow) lines.push(`      wMax${r} = max(wMax${r}, ${windowScore(r)});`);
     }
@@ -278,9 +293,12 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     ? `@group(0) @binding(4) var<storage, read_write> residualData: array<${vec}>;`
     : spec.addResidual
     ? `@group(0) @binding(4) var<storage, read> residualData: array<${vec}>;`
+    : spec.keyMask
+    ? `@group(0) @binding(4) var<storage, read> maskData: array<f32>;`
     : "";
   const header = `attention ${spec.variant}: B=${spec.batch} H=${spec.heads} N=${spec.queries} ` +
     `L=${spec.keys} D=${D}` + (spec.variant === "full" ? "" : ` w=${w}`) +
+    (spec.keyMask ? " key mask" : "") +
     ` tiling ${WG}x${R}, key tile ${KT}`;
   return `// ${header}
 @group(0) @binding(0) var<storage, read> qData: array<${vec}>;

@@ -94,3 +94,49 @@ export function mergeHeads(
   }
   return out;
 }
+
+/**
+ * Cross-attention in float64: q [B, N, H·D] over kv [B, L, 2·H·D] (k, then v), with an optional
+ * [B, L] mask turned into the score bias (1 − m)·(−10000).
+ */
+export function referenceCrossAttention(
+  q: Float32Array,
+  kv: Float32Array,
+  mask: Float32Array | null,
+  batch: number,
+  queries: number,
+  keys: number,
+  heads: number,
+  headDim: number,
+): Float32Array {
+  const channels = heads * headDim;
+  const out = new Float32Array(batch * queries * channels);
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float64Array(keys);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < queries; i++) {
+        const qRow = (b * queries + i) * channels + h * headDim;
+        let max = -Infinity;
+        for (let j = 0; j < keys; j++) {
+          const kRow = (b * keys + j) * 2 * channels + h * headDim;
+          let s = 0;
+          for (let d = 0; d < headDim; d++) s += q[qRow + d] * kv[kRow + d];
+          const bias = mask ? (1 - mask[b * keys + j]) * -10000 : 0;
+          scores[j] = s * scale + bias;
+          max = Math.max(max, scores[j]);
+        }
+        let sum = 0;
+        const acc = new Float64Array(headDim);
+        for (let j = 0; j < keys; j++) {
+          const p = Math.exp(scores[j] - max);
+          sum += p;
+          const vRow = (b * keys + j) * 2 * channels + channels + h * headDim;
+          for (let d = 0; d < headDim; d++) acc[d] += p * kv[vRow + d];
+        }
+        for (let d = 0; d < headDim; d++) out[qRow + d] = acc[d] / sum;
+      }
+    }
+  }
+  return out;
+}

@@ -127,7 +127,74 @@ function vectorWidth(headDim: number, layouts: readonly OperandLayout[]): 1 | 2 
   return fits(4) ? 4 : fits(2) ? 2 : 1;
 }
 
-function launch(
+/** One attention launch: operand tensors with their layouts, and the kernel's extras. */
+interface Launch {
+  op: string;
+  variant: AttentionVariant;
+  batch: number;
+  heads: number;
+  headDim: number;
+  queries: number;
+  keys: number;
+  q: { tensor: Tensor; layout: OperandLayout };
+  k: { tensor: Tensor; layout: OperandLayout };
+  v: { tensor: Tensor; layout: OperandLayout };
+  outputs: readonly Tensor[];
+  window: number;
+  residualIn?: Tensor | null;
+  keyMask?: Tensor | null;
+}
+
+function launch(job: Launch): void {
+  const gpu = job.q.tensor.gpu;
+  const out = { rowStride: job.heads * job.headDim, columnOffset: 0 };
+  // Bands wider than the sequence are the same band: one pipeline for all of them.
+  const band = Math.min(job.window, job.keys - 1);
+  const tiling = attentionTiling(gpu, job.variant, job.headDim, band);
+  const groups = attentionGroupCount({
+    batch: job.batch,
+    heads: job.heads,
+    queries: job.queries,
+    tiling,
+  });
+  const groupsX = Math.min(groups, MAX_GROUPS_PER_DIMENSION);
+  const layouts = [job.q.layout, job.k.layout, job.v.layout, out];
+  const spec: AttentionKernelSpec = {
+    variant: job.variant,
+    batch: job.batch,
+    heads: job.heads,
+    headDim: job.headDim,
+    queries: job.queries,
+    keys: job.keys,
+    q: job.q.layout,
+    k: job.k.layout,
+    v: job.v.layout,
+    out,
+    window: Math.max(band, 0),
+    addResidual: !!job.residualIn,
+    keyMask: !!job.keyMask,
+    tiling,
+    vectorWidth: vectorWidth(job.headDim, layouts),
+    groupsX,
+  };
+  const bindings = [
+    job.q.tensor.binding(),
+    job.k.tensor.binding(),
+    job.v.tensor.binding(),
+    ...job.outputs.map((t) => t.binding()),
+  ];
+  if (job.residualIn) bindings.push(job.residualIn.binding());
+  if (job.keyMask) bindings.push(job.keyMask.binding());
+  gpu.dispatch({
+    name: job.op,
+    wgsl: attentionWgsl(spec),
+    bindings,
+    workgroups: [groupsX, Math.ceil(groups / groupsX)],
+  });
+}
+
+/** A launch over the packed qkv tensor [B, N, 3·H·D]. */
+function launchPacked(
   op: string,
   variant: AttentionVariant,
   qkv: Tensor,
@@ -136,48 +203,22 @@ function launch(
   residualIn: Tensor | null,
   outputs: readonly Tensor[],
 ): void {
-  const gpu = qkv.gpu;
   const channels = shape.heads * shape.headDim;
   const packed = 3 * channels;
-  const q = { rowStride: packed, columnOffset: 0 };
-  const k = { rowStride: packed, columnOffset: channels };
-  const v = { rowStride: packed, columnOffset: 2 * channels };
-  const out = { rowStride: channels, columnOffset: 0 };
-  // Bands wider than the sequence are the same band: one pipeline for all of them.
-  const band = Math.min(window, shape.tokens - 1);
-  const tiling = attentionTiling(gpu, variant, shape.headDim, band);
-  const groups = attentionGroupCount({
-    batch: shape.batch,
-    heads: shape.heads,
-    queries: shape.tokens,
-    tiling,
-  });
-  const groupsX = Math.min(groups, MAX_GROUPS_PER_DIMENSION);
-  const spec: AttentionKernelSpec = {
+  launch({
+    op,
     variant,
     batch: shape.batch,
     heads: shape.heads,
     headDim: shape.headDim,
     queries: shape.tokens,
     keys: shape.tokens,
-    q,
-    k,
-    v,
-    out,
-    window: band,
-    addResidual: residualIn !== null,
-    tiling,
-    vectorWidth: vectorWidth(shape.headDim, [q, k, v, out]),
-    groupsX,
-  };
-  const binding = qkv.binding();
-  const bindings = [binding, binding, binding, ...outputs.map((t) => t.binding())];
-  if (residualIn) bindings.push(residualIn.binding());
-  gpu.dispatch({
-    name: op,
-    wgsl: attentionWgsl(spec),
-    bindings,
-    workgroups: [groupsX, Math.ceil(groups / groupsX)],
+    q: { tensor: qkv, layout: { rowStride: packed, columnOffset: 0 } },
+    k: { tensor: qkv, layout: { rowStride: packed, columnOffset: channels } },
+    v: { tensor: qkv, layout: { rowStride: packed, columnOffset: 2 * channels } },
+    outputs,
+    window,
+    residualIn,
   });
 }
 
@@ -189,7 +230,7 @@ function emptyOutput(gpu: Gpu, shape: QkvShape, label: string): Tensor {
 export function fullAttention(qkv: Tensor, heads: number): Tensor {
   const shape = qkvShape("fullAttention", qkv, heads);
   const output = emptyOutput(qkv.gpu, shape, "attention");
-  if (shape.tokens > 0) launch("fullAttention", "full", qkv, shape, 0, null, [output]);
+  if (shape.tokens > 0) launchPacked("fullAttention", "full", qkv, shape, 0, null, [output]);
   return output;
 }
 
@@ -219,7 +260,7 @@ export function windowAttention(
   }
   const output = emptyOutput(qkv.gpu, shape, "window-attention");
   if (shape.tokens > 0) {
-    launch(op, "window", qkv, shape, window, residual ?? null, [output]);
+    launchPacked(op, "window", qkv, shape, window, residual ?? null, [output]);
   }
   return output;
 }
@@ -238,6 +279,64 @@ export function fullAttentionWithResidual(
   checkWindow(op, window);
   const output = emptyOutput(qkv.gpu, shape, "attention");
   const residual = emptyOutput(qkv.gpu, shape, "attention-residual");
-  if (shape.tokens > 0) launch(op, "fused", qkv, shape, window, null, [output, residual]);
+  if (shape.tokens > 0) launchPacked(op, "fused", qkv, shape, window, null, [output, residual]);
   return { output, residual };
+}
+
+/**
+ * Cross-attention of queries q [B, N, H·D] over keys/values kv [B, L, 2·H·D] (k in the first
+ * H·D columns, v in the rest, as a stacked k/v projection writes them). With `keyMask`
+ * [B, L] (1 keep, 0 drop), dropped keys get the score bias −10000, as in diffusers; a sample
+ * whose mask is all zero therefore attends uniformly, exactly as there.
+ */
+export function crossAttention(q: Tensor, kv: Tensor, heads: number, keyMask?: Tensor): Tensor {
+  const op = "crossAttention";
+  if (q.dtype !== "f32" || kv.dtype !== "f32") {
+    throw new ShapeError(`${op}: f32 q and kv expected, got ${q.dtype} and ${kv.dtype}`);
+  }
+  if (q.shape.length !== 3 || kv.shape.length !== 3) {
+    throw new ShapeError(
+      `${op}: q must be [B, N, H·D] and kv [B, L, 2·H·D], got [${q.shape}] ` +
+        `and [${kv.shape}]`,
+    );
+  }
+  const [batch, queries, channels] = q.shape;
+  const [kvBatch, keys, kvChannels] = kv.shape;
+  if (!Number.isInteger(heads) || heads < 1 || channels % heads !== 0 || channels === 0) {
+    throw new ShapeError(`${op}: q width ${channels} is not divisible by ${heads} heads`);
+  }
+  if (kvBatch !== batch || kvChannels !== 2 * channels) {
+    throw new ShapeError(
+      `${op}: kv must be [${batch}, L, ${2 * channels}] for q [${q.shape}], got [${kv.shape}]`,
+    );
+  }
+  if (keyMask) {
+    const ok = keyMask.dtype === "f32" && keyMask.shape.length === 2 &&
+      keyMask.shape[0] === batch && keyMask.shape[1] === keys;
+    if (!ok) {
+      throw new ShapeError(
+        `${op}: key mask must be f32 [${batch}, ${keys}] for kv [${kv.shape}], got ` +
+          `${keyMask.dtype} [${keyMask.shape}]`,
+      );
+    }
+  }
+  if (keys === 0) throw new ShapeError(`${op}: kv has no keys (L = 0)`);
+  const output = Tensor.empty(q.gpu, [batch, queries, channels], "f32", "cross-attention");
+  if (queries === 0 || batch === 0) return output;
+  launch({
+    op,
+    variant: "full",
+    batch,
+    heads,
+    headDim: channels / heads,
+    queries,
+    keys,
+    q: { tensor: q, layout: { rowStride: channels, columnOffset: 0 } },
+    k: { tensor: kv, layout: { rowStride: 2 * channels, columnOffset: 0 } },
+    v: { tensor: kv, layout: { rowStride: 2 * channels, columnOffset: channels } },
+    outputs: [output],
+    window: 0,
+    keyMask,
+  });
+  return output;
 }
