@@ -24,15 +24,17 @@ export { type DiTSampleOptions, sampleDiT } from "./models/dit_sampler.ts";
 
 export {
   type CalibrationData,
-  type CalibrationProgress,
-  compress,
-  type CompressOptions,
-} from "./calibrate/compress.ts";
-export {
-  type CalibrationLog,
   type CompressedSampleOptions,
-  CompressedSampler,
-} from "./calibrate/compressed_sampler.ts";
+  ditCompressionTarget,
+} from "./models/dit_compression.ts";
+export { type CalibrationProgress, compress, type CompressOptions } from "./calibrate/compress.ts";
+export { type CalibrationLog, CompressedSampler } from "./calibrate/compressed_sampler.ts";
+export type {
+  Compressible,
+  CompressionTarget,
+  PlanSettings,
+  SeededCalibration,
+} from "./calibrate/compression_target.ts";
 export {
   checkPlanFits,
   loadPlan,

@@ -3,10 +3,6 @@
  * returns a sampler that samples with the resulting plan.
  */
 
-import { configHash } from "../models/dit_config.ts";
-import { ditCostShape } from "../models/dit_cost.ts";
-import type { DiTModel } from "../models/dit.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import {
   type AttentionMethod,
@@ -16,10 +12,10 @@ import {
 } from "../src/compression/methods.ts";
 import { fullPlan, planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
-import { Xoshiro128 } from "../src/sampling/prng.ts";
 import { isGuided } from "../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../src/sampling/scheduler.ts";
 import { CompressedSampler } from "./compressed_sampler.ts";
+import type { Compressible, SeededCalibration } from "./compression_target.ts";
 import {
   type Decision,
   layerThresholds,
@@ -27,15 +23,6 @@ import {
   searchStep,
 } from "./greedy_search.ts";
 import { PLAN_FORMAT, PLAN_VERSION, type PlanFile } from "./plan_file.ts";
-
-/** Calibration conditions: explicit class labels, or a count drawn from a seeded generator. */
-export interface CalibrationData {
-  labels?: readonly number[];
-  /** Number of labels to draw when `labels` is absent (default 8). */
-  count?: number;
-  /** Seed of the label draw and of the calibration noise (default 0). */
-  seed?: number;
-}
 
 export interface CalibrationProgress {
   step: number;
@@ -65,24 +52,11 @@ export interface CompressOptions {
   reuseHiddenStates?: boolean;
 }
 
-function drawLabels(count: number, classes: number, seed: number): number[] {
-  const rng = new Xoshiro128(seed ^ 0x5eed1abe);
-  return Array.from({ length: count }, () => rng.nextUint32() % classes);
-}
-
 /** Checks the options before any GPU work. */
-function checkOptions(options: CompressOptions, calib: CalibrationData): void {
+function checkOptions(options: CompressOptions): void {
   const { threshold } = options;
   if (typeof threshold !== "number" || !Number.isFinite(threshold) || threshold <= 0) {
     throw new OptionError(`threshold δ must be a positive number, got ${threshold}`);
-  }
-  if (calib.labels === undefined) {
-    const count = calib.count ?? 8;
-    if (!Number.isInteger(count) || count < 1) {
-      throw new OptionError(`n_calib must be an integer ≥ 1, got ${count}`);
-    }
-  } else if (calib.labels.length < 1) {
-    throw new OptionError("calibration needs at least one label");
   }
   if (options.window !== undefined && (!Number.isInteger(options.window) || options.window < 0)) {
     throw new OptionError(`window must be a non-negative integer, got ${options.window}`);
@@ -106,35 +80,38 @@ function checkOptions(options: CompressOptions, calib: CalibrationData): void {
  * await sampler.save("plans/fmnist-0.05.json");
  * ```
  */
-export async function compress(
-  model: DiTModel,
-  calibData: CalibrationData,
+export async function compress<Calib extends SeededCalibration, SampleOptions>(
+  model: Compressible<Calib, SampleOptions>,
+  calibData: Calib,
   options: CompressOptions,
-): Promise<CompressedSampler> {
-  checkOptions(options, calibData);
-  const { threshold, steps = 20, sampler = "ddim", cfgScale = 4 } = options;
+): Promise<CompressedSampler<SampleOptions>> {
+  checkOptions(options);
+  const target = model.compressionTarget();
+  const calibrationCount = target.checkCalibration(calibData);
+  const {
+    steps = target.defaults.steps,
+    sampler = target.defaults.sampler,
+    cfgScale = target.defaults.cfgScale,
+  } = options;
+  const { threshold } = options;
   const seed = calibData.seed ?? 0;
-  const labels = calibData.labels
-    ? [...calibData.labels]
-    : drawLabels(calibData.count ?? 8, model.config.numClasses, seed);
-  const tokens = model.tokens();
+  const { tokens, layers } = target;
   const window = options.window ?? Math.floor(tokens / 8);
   const guided = isGuided(cfgScale);
   const candidates = (options.candidates ?? CANDIDATE_METHODS).filter((m) =>
     guided || !isCfgShareMethod(m)
   );
-  const plan = fullPlan(model.layers, steps, window);
+  const plan = fullPlan(layers, steps, window);
   const runtime = new AttentionRuntime(plan, {
     storeResidualAtEveryFullStep: true,
     keepEveryOutput: true,
   });
-  const thresholds = layerThresholds(model.layers, threshold);
+  const thresholds = layerThresholds(layers, threshold);
   const counters: SearchCounters = { blocks: 0, naiveBlocks: 0, losses: 0 };
   const decisions: Decision[] = [];
   const started = performance.now();
   try {
-    await sampleDiT(model, {
-      labels,
+    await target.runCalibration(calibData, {
       steps,
       cfgScale,
       seed,
@@ -144,7 +121,7 @@ export async function compress(
         if (step === 0) return; // step 0 is always full attention
         decisions.push(
           ...(await searchStep(
-            model,
+            target.model,
             runtime,
             step,
             modelInput,
@@ -169,22 +146,17 @@ export async function compress(
     runtime.release();
   }
   const seconds = (performance.now() - started) / 1000;
-  const cost = planCost(plan, ditCostShape(model.config, tokens));
+  const cost = planCost(plan, target.costShape);
   const file: PlanFile = {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
-    model: {
-      family: model.family,
-      configHash: configHash(model.config),
-      layers: model.layers,
-      tokens,
-    },
+    model: { family: target.family, configHash: target.configHash, layers, tokens },
     steps,
     sampler,
     cfgScale,
     window,
     threshold,
-    nCalib: labels.length,
+    nCalib: calibrationCount,
     seed,
     candidates: [...candidates],
     methods: plan.methods,
@@ -192,5 +164,5 @@ export async function compress(
     calibrationSeconds: seconds,
     createdAt: new Date().toISOString(),
   };
-  return new CompressedSampler(model, file, { decisions, counters, seconds });
+  return new CompressedSampler(target, file, { decisions, counters, seconds });
 }

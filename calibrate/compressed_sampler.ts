@@ -1,9 +1,5 @@
 /** A model bound to a calibrated plan: samples with it, reports its cost, saves and loads it. */
 
-import { configHash } from "../models/dit_config.ts";
-import { ditCostShape } from "../models/dit_cost.ts";
-import type { DiTModel } from "../models/dit.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import {
   type AttentionPlan,
@@ -12,6 +8,7 @@ import {
   planCost,
 } from "../src/compression/plan.ts";
 import type { LoopResult } from "../src/sampling/sample_loop.ts";
+import type { Compressible, CompressionTarget, SeededCalibration } from "./compression_target.ts";
 import type { Decision, SearchCounters } from "./greedy_search.ts";
 import {
   checkPlanFits,
@@ -29,38 +26,32 @@ export interface CalibrationLog {
   seconds: number;
 }
 
-export interface CompressedSampleOptions {
-  labels: readonly number[];
-  seed?: number;
-  /** Must equal the plan's step count when given. */
-  steps?: number;
-  noise?: Float32Array;
-  onStep?: (step: number, steps: number, stepSeconds: number) => void;
+// deno-lint-ignore no-explicit-any
+type AnyTarget<SampleOptions> = CompressionTarget<any, SampleOptions>;
+
+/** The fields of a target a plan must match. */
+function fitOf<S>(target: AnyTarget<S>) {
+  return { configHash: target.configHash, layers: target.layers, tokens: target.tokens };
 }
 
-export class CompressedSampler {
+export class CompressedSampler<SampleOptions> {
   constructor(
-    readonly model: DiTModel,
+    readonly target: AnyTarget<SampleOptions>,
     readonly planFile: PlanFile,
     readonly calibration?: CalibrationLog,
   ) {
-    checkPlanFits(
-      planFile,
-      { configHash: configHash(model.config), layers: model.layers },
-      planFile.steps,
-    );
+    checkPlanFits(planFile, fitOf(target), planFile.steps);
   }
 
   /** Loads a plan file for `model` (refused when it was made for another model). */
-  static async load(model: DiTModel, path: string): Promise<CompressedSampler> {
+  static async load<Calib extends SeededCalibration, SampleOptions>(
+    model: Compressible<Calib, SampleOptions>,
+    path: string,
+  ): Promise<CompressedSampler<SampleOptions>> {
     const file = await loadPlan(path);
-    checkPlanFits(
-      file,
-      { configHash: configHash(model.config), layers: model.layers },
-      file.steps,
-      path,
-    );
-    return new CompressedSampler(model, file);
+    const target = model.compressionTarget();
+    checkPlanFits(file, fitOf(target), file.steps, path);
+    return new CompressedSampler(target, file);
   }
 
   get plan(): AttentionPlan {
@@ -69,7 +60,7 @@ export class CompressedSampler {
 
   /** Attention, projection and whole-model MACs of the plan against full attention. */
   cost(): PlanCost {
-    return planCost(this.plan, ditCostShape(this.model.config, this.planFile.model.tokens));
+    return planCost(this.plan, this.target.costShape);
   }
 
   /** Layer-steps per method. */
@@ -77,25 +68,15 @@ export class CompressedSampler {
     return methodHistogram(this.plan);
   }
 
-  /** Samples with the plan, using the steps, sampler and guidance scale it was calibrated for. */
-  sample(options: CompressedSampleOptions): Promise<LoopResult> {
-    if (options.steps !== undefined) {
-      checkPlanFits(
-        this.planFile,
-        { configHash: this.planFile.model.configHash, layers: this.model.layers },
-        options.steps,
-      );
-    }
-    return sampleDiT(this.model, {
-      labels: options.labels,
-      seed: options.seed,
-      noise: options.noise,
-      steps: this.planFile.steps,
-      sampler: this.planFile.sampler,
-      cfgScale: this.planFile.cfgScale,
-      plan: this.plan,
-      onStep: options.onStep,
-    });
+  /**
+   * Samples with the plan, using the steps, sampler and guidance scale it was calibrated for
+   * (a `steps` option, when present, must equal the plan's).
+   */
+  sample(options: SampleOptions): Promise<LoopResult> {
+    const steps = (options as { steps?: unknown }).steps;
+    if (typeof steps === "number") checkPlanFits(this.planFile, fitOf(this.target), steps);
+    const { steps: planSteps, sampler, cfgScale } = this.planFile;
+    return this.target.sample(options, { steps: planSteps, sampler, cfgScale, plan: this.plan });
   }
 
   save(path: string): Promise<void> {

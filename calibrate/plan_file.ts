@@ -112,10 +112,10 @@ export async function loadPlan(path: string): Promise<PlanFile> {
   return raw as PlanFile;
 }
 
-/** Refuses a plan made for another model or step count. */
+/** Refuses a plan made for another model, token count (resolution) or step count. */
 export function checkPlanFits(
   plan: PlanFile,
-  model: { configHash: string; layers: number },
+  model: { configHash: string; layers: number; tokens?: number },
   steps: number,
   where = "plan",
 ): void {
@@ -123,6 +123,12 @@ export function checkPlanFits(
     throw new PlanError(
       `${where} was calibrated for another model (config ${plan.model.configHash}, ` +
         `${plan.model.layers} layers), not this one (config ${model.configHash}, ${model.layers} layers)`,
+    );
+  }
+  if (model.tokens !== undefined && plan.model.tokens !== model.tokens) {
+    throw new PlanError(
+      `${where} was calibrated at ${plan.model.tokens} tokens per attention, sampling has ` +
+        `${model.tokens} (another resolution): calibrate a plan for this size`,
     );
   }
   if (plan.steps !== steps) {

@@ -24,6 +24,12 @@ import {
   releaseWeights,
 } from "./dit_weights.ts";
 import { applyLinear, selfAttention } from "./layers.ts";
+import {
+  type CalibrationData,
+  type CompressedSampleOptions,
+  ditCompressionTarget,
+} from "./dit_compression.ts";
+import type { CompressionTarget } from "../calibrate/compression_target.ts";
 
 export interface DiTLoadOptions {
   /**
@@ -101,6 +107,11 @@ export class DiTModel {
     }
     const weights = await loadDiTWeights(gpu, source, config, dtype);
     return new DiTModel(gpu, config, weights, name);
+  }
+
+  /** This model as a `compress()` target (class labels as calibration data). */
+  compressionTarget(): CompressionTarget<CalibrationData, CompressedSampleOptions, Tensor> {
+    return ditCompressionTarget(this);
   }
 
   get inChannels(): number {

@@ -64,6 +64,13 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
     PlanError,
     /another model/,
   );
+  const otherSize = { ...sampler.planFile, model: { ...sampler.planFile.model, tokens: 1024 } };
+  await savePlan(join(dir, "e.json"), otherSize);
+  await rejects(
+    () => CompressedSampler.load(model, join(dir, "e.json")),
+    PlanError,
+    /calibrated at 1024 tokens per attention/,
+  );
   const broken = { ...sampler.planFile, methods: sampler.planFile.methods.slice(1) };
   await savePlan(join(dir, "d.json"), broken);
   await rejects(() => loadPlan(join(dir, "d.json")), PlanError, /layers/);

@@ -120,7 +120,10 @@ export interface PlanCost {
 }
 
 export interface CostShape {
+  /** Tokens one compressible self-attention sees (one frame's for video models). */
   tokens: number;
+  /** Compressible self-attentions per sample and layer (frames for video models; default 1). */
+  attentionsPerSample?: number;
   /** Model width C (heads · head dim). */
   width: number;
   /** MACs per sample and step outside self-attention (MLPs, adaLN, embeddings, final layer). */
@@ -134,11 +137,12 @@ export interface CostShape {
  */
 export function planCost(plan: AttentionPlan, shape: CostShape): PlanCost {
   const { tokens: n, width: c } = shape;
+  const instances = shape.attentionsPerSample ?? 1;
   const windowKeys = windowKeysPerQuery(n, plan.window);
   const writes = residualWrites(plan.methods);
-  const fullCore = 2 * n * n * c;
-  const windowCore = 2 * n * windowKeys * c;
-  const projection = 4 * n * c * c;
+  const fullCore = 2 * n * n * c * instances;
+  const windowCore = 2 * n * windowKeys * c * instances;
+  const projection = 4 * n * c * c * instances;
   let attention = 0;
   let projections = 0;
   let layerSteps = 0;
