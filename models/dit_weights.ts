@@ -59,7 +59,7 @@ export function expectedDiTShapes(config: DiTConfig): Map<string, number[]> {
 }
 
 /** Large matrices may be kept in f16; biases, tables and the patch conv stay f32. */
-async function loadFloat(
+export async function loadFloat(
   gpu: Gpu,
   source: TensorSource,
   name: string,
@@ -73,7 +73,7 @@ async function loadFloat(
   return Tensor.fromArray(gpu, await source.readFloat32(name), shape, "f32", name);
 }
 
-async function loadLinear(
+export async function loadLinear(
   gpu: Gpu,
   source: TensorSource,
   name: string,
@@ -86,7 +86,7 @@ async function loadLinear(
 }
 
 /** Stacks several [out, in] linears along `out` into one (q, k, v → qkv). */
-async function loadStackedLinear(
+export async function loadStackedLinear(
   gpu: Gpu,
   source: TensorSource,
   names: readonly string[],
