@@ -107,8 +107,8 @@ export function parseDiTConfig(raw: Record<string, unknown>, file: string): DiTC
   return config;
 }
 
-/** A short stable hash of the config (FNV-1a over canonical JSON), for plan files. */
-export function configHash(config: DiTConfig): string {
+/** A short stable hash of a flat config object (FNV-1a over canonical JSON), for plan files. */
+export function configHash(config: object): string {
   const text = JSON.stringify(config, Object.keys(config).sort());
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
