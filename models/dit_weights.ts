@@ -4,7 +4,7 @@ import type { Gpu } from "../src/gpu/context.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
 import { type DType, Tensor } from "../src/tensor.ts";
 import { type DiTConfig, hiddenSize } from "./dit_config.ts";
-import { checkWeights } from "./weight_check.ts";
+import { checkWeightBindings, checkWeights, type GpuWeight } from "./weight_check.ts";
 
 /** The weights of one linear layer, PyTorch layout [out, in]. */
 export interface LinearWeights {
@@ -56,6 +56,24 @@ export function expectedDiTShapes(config: DiTConfig): Map<string, number[]> {
   linear("proj_out_1", 2 * c, c);
   linear("proj_out_2", p * p * config.outChannels, c);
   return shapes;
+}
+
+/** The block weights `dtype` applies to (the large matrices); all else stays f32. */
+const HALF_ELIGIBLE =
+  /\.(norm1\.linear|attn1\.(qkv|to_out\.0)|ff\.net\.0\.proj|ff\.net\.2)\.weight$/;
+
+/** Every weight as it will be stored on the GPU (q, k, v stacked into one qkv matrix). */
+export function ditGpuWeights(config: DiTConfig, dtype: DType): Map<string, GpuWeight> {
+  const weights = new Map<string, GpuWeight>();
+  for (const [name, shape] of expectedDiTShapes(config)) {
+    const qkv = /\.attn1\.to_([qkv])\.(weight|bias)$/.exec(name);
+    if (qkv && qkv[1] !== "q") continue;
+    const stored = qkv ? name.replace(".to_q.", ".qkv.") : name;
+    const storedShape = qkv ? [3 * shape[0], ...shape.slice(1)] : shape;
+    const half = dtype === "f16" && HALF_ELIGIBLE.test(stored);
+    weights.set(stored, { shape: storedShape, dtype: half ? "f16" : "f32" });
+  }
+  return weights;
 }
 
 /** Large matrices may be kept in f16; biases, tables and the patch conv stay f32. */
@@ -117,6 +135,12 @@ export async function loadDiTWeights(
   dtype: DType,
 ): Promise<DiTWeights> {
   checkWeights(source, expectedDiTShapes(config), "DiT");
+  checkWeightBindings(
+    source.path,
+    ditGpuWeights(config, dtype),
+    gpu.limits.maxStorageBufferBindingSize,
+    "DiT",
+  );
   const blocks: DiTBlockWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;

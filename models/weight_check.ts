@@ -1,6 +1,6 @@
 /** Checks a checkpoint's keys and shapes against what a model expects, reporting every problem at once. */
 
-import { CheckpointError } from "../src/errors.ts";
+import { CheckpointError, DeviceError } from "../src/errors.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
 
 const LOADABLE_FLOAT_DTYPES = ["F32", "F16", "BF16"];
@@ -35,4 +35,33 @@ export function checkWeights(
       `${source.path}: ${problems.length} problem(s) with the ${what} weights:\n${shown}${more}`,
     );
   }
+}
+
+/** A weight as it will be stored on the GPU. */
+export interface GpuWeight {
+  shape: readonly number[];
+  dtype: "f32" | "f16";
+}
+
+/**
+ * Throws one DeviceError listing every weight larger than one storage binding: kernels bind a
+ * weight whole, so it could not be used (checked before anything is uploaded).
+ */
+export function checkWeightBindings(
+  path: string,
+  weights: ReadonlyMap<string, GpuWeight>,
+  maxBindingBytes: number,
+  what: string,
+): void {
+  const problems: string[] = [];
+  for (const [name, { shape, dtype }] of weights) {
+    const bytes = shape.reduce((a, d) => a * d, 1) * (dtype === "f16" ? 2 : 4);
+    if (bytes > maxBindingBytes) problems.push(`${name} [${shape}] ${dtype}: ${bytes} bytes`);
+  }
+  if (problems.length === 0) return;
+  throw new DeviceError(
+    `${path}: ${problems.length} ${what} weight(s) exceed this device's ` +
+      `maxStorageBufferBindingSize of ${maxBindingBytes} bytes (a kernel binds each weight ` +
+      `whole; f16 storage halves them):\n${problems.map((p) => "  " + p).join("\n")}`,
+  );
 }

@@ -56,6 +56,8 @@ export class Tensor {
     readonly dtype: DType,
     /** Byte offset of element 0 inside the storage buffer. */
     readonly byteOffset: number,
+    /** What the tensor holds (a weight name, or the kernel that produced it), for messages. */
+    readonly label: string,
   ) {}
 
   /** An uninitialised tensor from the buffer pool (kernel outputs). */
@@ -63,7 +65,7 @@ export class Tensor {
     checkShape(shape);
     const bytes = Math.max(4, Math.ceil((shapeSize(shape) * DTYPE_BYTES[dtype]) / 4) * 4);
     const buffer = gpu.pool.acquire(bytes, label);
-    return new Tensor(gpu, new TensorStorage(gpu, buffer, true), [...shape], dtype, 0);
+    return new Tensor(gpu, new TensorStorage(gpu, buffer, true), [...shape], dtype, 0, label);
   }
 
   /**
@@ -89,7 +91,7 @@ export class Tensor {
     else if (kind === "f32" && !(data instanceof Float32Array)) bytes = Float32Array.from(data);
     const buffer = gpu.upload(bytes, label);
     gpu.pool.countLive(buffer.size);
-    return new Tensor(gpu, new TensorStorage(gpu, buffer, false), [...shape], kind, 0);
+    return new Tensor(gpu, new TensorStorage(gpu, buffer, false), [...shape], kind, 0, label);
   }
 
   /** Number of elements. */
@@ -116,6 +118,7 @@ export class Tensor {
       buffer: this.storage.buffer,
       offset: this.byteOffset,
       size: Math.max(4, Math.ceil(this.byteLength / 4) * 4),
+      owner: this,
     };
   }
 
@@ -127,7 +130,7 @@ export class Tensor {
       throw new ShapeError(`cannot reshape [${this.shape}] to [${shape}]`);
     }
     this.storage.refs++;
-    return new Tensor(this.gpu, this.storage, [...shape], this.dtype, this.byteOffset);
+    return new Tensor(this.gpu, this.storage, [...shape], this.dtype, this.byteOffset, this.label);
   }
 
   /**
@@ -146,7 +149,7 @@ export class Tensor {
     const alignment = this.gpu.limits.minStorageBufferOffsetAlignment;
     if (offset % alignment === 0) {
       this.storage.refs++;
-      return new Tensor(this.gpu, this.storage, shape, this.dtype, offset);
+      return new Tensor(this.gpu, this.storage, shape, this.dtype, offset, this.label);
     }
     const copy = Tensor.empty(this.gpu, shape, this.dtype, "rows-copy");
     const bytes = Math.ceil((count * rowBytes) / 4) * 4;

@@ -15,6 +15,8 @@ export interface BufferBinding {
   buffer: GPUBuffer;
   offset: number;
   size: number;
+  /** The tensor the range belongs to, named in binding-limit errors. */
+  owner?: { readonly label: string; readonly shape: readonly number[]; readonly dtype: string };
 }
 
 /** One kernel launch: WGSL text (shapes baked in), its bindings in order, and the grid. */
@@ -36,6 +38,11 @@ export interface GpuOptions {
    * (slow; default from the environment variable DITFASTATTN_DEBUG=1).
    */
   debug?: boolean;
+  /**
+   * Caps maxStorageBufferBindingSize below the adapter's (tests drive the splitting and the
+   * binding-limit errors with a small cap).
+   */
+  maxStorageBindingBytes?: number;
 }
 
 function debugFromEnvironment(): boolean {
@@ -51,8 +58,24 @@ function debugFromEnvironment(): boolean {
   }
 }
 
+/** `limits` with maxStorageBufferBindingSize lowered to `cap` (other limits read through). */
+function cappedLimits(limits: GPUSupportedLimits, cap: number): GPUSupportedLimits {
+  const binding = Math.min(cap, limits.maxStorageBufferBindingSize);
+  return new Proxy(limits, {
+    get: (target, key) =>
+      key === "maxStorageBufferBindingSize" ? binding : target[key as keyof GPUSupportedLimits],
+  });
+}
+
+/** What a binding holds, for error messages: the tensor when known, else the buffer label. */
+function describeBinding(b: BufferBinding): string {
+  const o = b.owner;
+  return o ? `tensor "${o.label}" [${o.shape}] ${o.dtype}` : `buffer "${b.buffer.label}"`;
+}
+
 export class Gpu {
   readonly pool: BufferPool;
+  readonly limits: GPUSupportedLimits;
   readonly pipelines: PipelineCache;
   readonly recorder: CommandRecorder;
   readonly debug: boolean;
@@ -66,8 +89,12 @@ export class Gpu {
     readonly adapterDescription: string,
     readonly hasShaderF16: boolean,
     debug: boolean,
+    maxStorageBindingBytes?: number,
   ) {
     this.debug = debug;
+    this.limits = maxStorageBindingBytes === undefined
+      ? device.limits
+      : cappedLimits(device.limits, maxStorageBindingBytes);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.pipelines = new PipelineCache(device);
     this.recorder = new CommandRecorder(device);
@@ -86,11 +113,22 @@ export class Gpu {
       acquired.description,
       acquired.hasShaderF16,
       options.debug ?? debugFromEnvironment(),
+      options.maxStorageBindingBytes,
     );
   }
 
-  get limits(): GPUSupportedLimits {
-    return this.device.limits;
+  /**
+   * Throws a DeviceError naming the kernel, the tensor and the limit when a binding is larger
+   * than one storage binding may be (WebGPU would otherwise fail validation at submit time).
+   */
+  checkBinding(kernel: string, index: number, binding: BufferBinding): void {
+    const limit = this.limits.maxStorageBufferBindingSize;
+    if (binding.size <= limit) return;
+    throw new DeviceError(
+      `kernel ${kernel}: binding ${index} (${describeBinding(binding)}) is ${binding.size} ` +
+        `bytes, over this device's maxStorageBufferBindingSize of ${limit} bytes ` +
+        `(${(limit / 2 ** 20).toFixed(0)} MiB); use a smaller batch or image size`,
+    );
   }
 
   /** Records one kernel launch into the current command stream. */
@@ -107,15 +145,7 @@ export class Gpu {
       );
     }
     if (groups[0] * groups[1] * groups[2] === 0) return;
-    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    for (const [i, b] of call.bindings.entries()) {
-      if (b.size > maxBinding) {
-        throw new DeviceError(
-          `kernel ${call.name}: binding ${i} is ${b.size} bytes, over the device's ` +
-            `maxStorageBufferBindingSize of ${maxBinding}; split the tensor`,
-        );
-      }
-    }
+    for (const [i, b] of call.bindings.entries()) this.checkBinding(call.name, i, b);
     const pipeline = this.pipelines.get(call.name, call.wgsl, call.entryPoint);
     let layout = this.#layouts.get(pipeline);
     if (!layout) {

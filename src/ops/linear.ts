@@ -156,19 +156,17 @@ function recordDispatch(
   gpu: Gpu,
   name: string,
   wgsl: string,
-  resources: readonly GPUBindingResource[],
+  bindings: readonly (GPUTextureView | BufferBinding)[],
   workgroups: readonly [number, number, number],
 ): void {
-  const pipeline = gpu.pipelines.get(name, wgsl);
-  const bindGroup = gpu.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: resources.map((resource, binding) => ({ binding, resource })),
+  const entries = bindings.map((b, binding) => {
+    if (!("buffer" in b)) return { binding, resource: b };
+    gpu.checkBinding(name, binding, b);
+    return { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } };
   });
+  const pipeline = gpu.pipelines.get(name, wgsl);
+  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   gpu.recorder.dispatch(pipeline, bindGroup, workgroups, name);
-}
-
-function bufferResource(b: BufferBinding): GPUBufferBinding {
-  return { buffer: b.buffer, offset: b.offset, size: b.size };
 }
 
 function pack(gpu: Gpu, source: Tensor, shape: PackShape, target: GPUTexture): void {
@@ -176,7 +174,7 @@ function pack(gpu: Gpu, source: Tensor, shape: PackShape, target: GPUTexture): v
     gpu,
     "linear-pack",
     packTexelsWgsl(shape),
-    [bufferResource(source.binding()), target.createView()],
+    [source.binding(), target.createView()],
     [Math.ceil(shape.texels / PACK_WORKGROUP), shape.rows, 1],
   );
 }
@@ -279,12 +277,12 @@ function linearTiled(
         lanes,
         weightFormat: w.format,
       };
-      const bindings: GPUBindingResource[] = [
+      const bindings: (GPUTextureView | BufferBinding)[] = [
         scratchView,
         wChunk.view,
-        bufferResource(out.binding()),
+        out.binding(),
       ];
-      if (bias) bindings.push(bufferResource(bias.binding()));
+      if (bias) bindings.push(bias.binding());
       recordDispatch(gpu, "linear-tiled", tiledLinearWgsl(shape, tile, epilogue), bindings, [
         ...tiledLinearGrid(xChunk.rows, shape, tile),
         1,
