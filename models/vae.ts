@@ -32,8 +32,17 @@ import {
   type NormWeights,
   type ResnetWeights,
   type VaeDecoderWeights,
+  type VaeWeightDtype,
   vaeWeightTensors,
 } from "./vae_weights.ts";
+
+export interface VaeLoadOptions {
+  /**
+   * Storage of the conv and attention projection weights: "f32" (default) or "f16" (half the
+   * weight buffers; widened exactly when packed, so it works without shader-f16).
+   */
+  dtype?: VaeWeightDtype;
+}
 
 /** image = clamp(x/2 + 0.5, 0, 1), fused into the last conv. */
 const TO_PIXELS: ConvOutputMap = { scale: 0.5, shift: 0.5, min: 0, max: 1 };
@@ -54,7 +63,7 @@ export class VaeDecoder {
   ) {}
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
-  static async load(gpu: Gpu, folder: string): Promise<VaeDecoder> {
+  static async load(gpu: Gpu, folder: string, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
     let stat: Deno.FileInfo;
     try {
       stat = await Deno.stat(folder);
@@ -66,15 +75,24 @@ export class VaeDecoder {
     const config = parseVaeConfig(await readJsonConfig(configPath), configPath);
     const source = await ShardedCheckpoint.open(folder);
     try {
-      return await VaeDecoder.fromSource(gpu, config, source);
+      return await VaeDecoder.fromSource(gpu, config, source, options);
     } finally {
       source.close();
     }
   }
 
   /** Builds a decoder from any tensor source (checked up front, all problems in one error). */
-  static async fromSource(gpu: Gpu, config: VaeConfig, source: TensorSource): Promise<VaeDecoder> {
-    return new VaeDecoder(gpu, config, await loadVaeDecoderWeights(gpu, source, config));
+  static async fromSource(
+    gpu: Gpu,
+    config: VaeConfig,
+    source: TensorSource,
+    options: VaeLoadOptions = {},
+  ): Promise<VaeDecoder> {
+    const dtype = options.dtype ?? "f32";
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new CheckpointError(`VAE weight dtype must be f32 or f16, got ${dtype}`);
+    }
+    return new VaeDecoder(gpu, config, await loadVaeDecoderWeights(gpu, source, config, dtype));
   }
 
   /** Images in [0, 1]: [B, out, f·h, f·w] with f = 2^(levels − 1). */

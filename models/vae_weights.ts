@@ -8,7 +8,7 @@ import type { Gpu } from "../src/gpu/context.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
 import { Tensor } from "../src/tensor.ts";
 import type { VaeConfig } from "./vae_config.ts";
-import { checkWeights } from "./weight_check.ts";
+import { checkWeightBindings, checkWeights, type GpuWeight } from "./weight_check.ts";
 
 export interface ConvWeights {
   /** [Cout, Cin, k, k] */
@@ -141,19 +141,30 @@ export function expectedVaeShapes(config: VaeConfig, source?: TensorSource): Map
   return shapes;
 }
 
+/**
+ * Storage of the conv and projection weights on the GPU. Biases and norm parameters stay f32;
+ * f16 weights are widened exactly when packed, so the products still accumulate in f32.
+ */
+export type VaeWeightDtype = "f32" | "f16";
+
 async function upload(
   gpu: Gpu,
   source: TensorSource,
   name: string,
-  shape?: readonly number[],
+  dtype: VaeWeightDtype = "f32",
 ): Promise<Tensor> {
   const data = await source.readFloat32(name);
-  return Tensor.fromArray(gpu, data, shape ?? source.info(name).shape, "f32", name);
+  return Tensor.fromArray(gpu, data, source.info(name).shape, dtype, name);
 }
 
-async function loadConv(gpu: Gpu, source: TensorSource, name: string): Promise<ConvWeights> {
+async function loadConv(
+  gpu: Gpu,
+  source: TensorSource,
+  name: string,
+  dtype: VaeWeightDtype,
+): Promise<ConvWeights> {
   return {
-    weight: await upload(gpu, source, `${name}.weight`),
+    weight: await upload(gpu, source, `${name}.weight`, dtype),
     bias: await upload(gpu, source, `${name}.bias`),
   };
 }
@@ -169,14 +180,15 @@ async function loadResnet(
   gpu: Gpu,
   source: TensorSource,
   name: string,
+  dtype: VaeWeightDtype,
 ): Promise<ResnetWeights> {
   return {
     norm1: await loadNorm(gpu, source, `${name}.norm1`),
-    conv1: await loadConv(gpu, source, `${name}.conv1`),
+    conv1: await loadConv(gpu, source, `${name}.conv1`, dtype),
     norm2: await loadNorm(gpu, source, `${name}.norm2`),
-    conv2: await loadConv(gpu, source, `${name}.conv2`),
+    conv2: await loadConv(gpu, source, `${name}.conv2`, dtype),
     shortcut: source.has(`${name}.conv_shortcut.weight`)
-      ? await loadConv(gpu, source, `${name}.conv_shortcut`)
+      ? await loadConv(gpu, source, `${name}.conv_shortcut`, dtype)
       : null,
   };
 }
@@ -185,6 +197,7 @@ async function loadAttention(
   gpu: Gpu,
   source: TensorSource,
   channels: number,
+  dtype: VaeWeightDtype,
 ): Promise<AttentionWeights> {
   const names = projectionNames(source);
   const linear = async (projection: Projection, scale = 1) => {
@@ -200,14 +213,14 @@ async function loadAttention(
   const asLinear = async (projection: Projection, scale = 1) => {
     const { weight, bias, name } = await linear(projection, scale);
     return {
-      weight: Tensor.fromArray(gpu, weight, [channels, channels], "f32", `${name}.weight`),
+      weight: Tensor.fromArray(gpu, weight, [channels, channels], dtype, `${name}.weight`),
       bias: Tensor.fromArray(gpu, bias, [channels], "f32", `${name}.bias`),
     };
   };
   const asConv = async (projection: Projection) => {
     const { weight, bias, name } = await linear(projection);
     return {
-      weight: Tensor.fromArray(gpu, weight, [channels, channels, 1, 1], "f32", `${name}.weight`),
+      weight: Tensor.fromArray(gpu, weight, [channels, channels, 1, 1], dtype, `${name}.weight`),
       bias: Tensor.fromArray(gpu, bias, [channels], "f32", `${name}.bias`),
     };
   };
@@ -222,38 +235,54 @@ async function loadAttention(
   };
 }
 
-/** Validates every key and shape first (one error listing all problems), then uploads. */
+/**
+ * Validates every key and shape first (one error listing all problems), then uploads; `dtype`
+ * applies to the conv and attention projection weights.
+ */
 export async function loadVaeDecoderWeights(
   gpu: Gpu,
   checkpoint: TensorSource,
   config: VaeConfig,
+  dtype: VaeWeightDtype = "f32",
 ): Promise<VaeDecoderWeights> {
   const source = decoderSource(checkpoint);
-  checkWeights(source, expectedVaeShapes(config, source), "VAE decoder");
+  const shapes = expectedVaeShapes(config, source);
+  checkWeights(source, shapes, "VAE decoder");
+  const stored = new Map<string, GpuWeight>();
+  for (const [name, shape] of shapes) {
+    // Conv kernels and projections are [out, in, ...]; norms and biases are vectors.
+    const matrix = shape.length >= 2 && name.endsWith(".weight");
+    stored.set(name, { shape, dtype: matrix ? dtype : "f32" });
+  }
+  checkWeightBindings(source.path, stored, gpu.limits.maxStorageBufferBindingSize, "VAE decoder");
   const top = config.blockOutChannels[config.blockOutChannels.length - 1];
   const upBlocks: UpBlockWeights[] = [];
   for (let i = 0; i < config.blockOutChannels.length; i++) {
     const resnets: ResnetWeights[] = [];
     for (let j = 0; j <= config.layersPerBlock; j++) {
-      resnets.push(await loadResnet(gpu, source, `decoder.up_blocks.${i}.resnets.${j}`));
+      resnets.push(await loadResnet(gpu, source, `decoder.up_blocks.${i}.resnets.${j}`, dtype));
     }
     const upsampler = `decoder.up_blocks.${i}.upsamplers.0.conv`;
     upBlocks.push({
       resnets,
-      upsampler: source.has(`${upsampler}.weight`) ? await loadConv(gpu, source, upsampler) : null,
+      upsampler: source.has(`${upsampler}.weight`)
+        ? await loadConv(gpu, source, upsampler, dtype)
+        : null,
     });
   }
   return {
-    postQuantConv: config.usePostQuantConv ? await loadConv(gpu, source, "post_quant_conv") : null,
-    convIn: await loadConv(gpu, source, "decoder.conv_in"),
+    postQuantConv: config.usePostQuantConv
+      ? await loadConv(gpu, source, "post_quant_conv", dtype)
+      : null,
+    convIn: await loadConv(gpu, source, "decoder.conv_in", dtype),
     midResnets: [
-      await loadResnet(gpu, source, "decoder.mid_block.resnets.0"),
-      await loadResnet(gpu, source, "decoder.mid_block.resnets.1"),
+      await loadResnet(gpu, source, "decoder.mid_block.resnets.0", dtype),
+      await loadResnet(gpu, source, "decoder.mid_block.resnets.1", dtype),
     ],
-    midAttention: config.midBlockAttention ? await loadAttention(gpu, source, top) : null,
+    midAttention: config.midBlockAttention ? await loadAttention(gpu, source, top, dtype) : null,
     upBlocks,
     normOut: await loadNorm(gpu, source, "decoder.conv_norm_out"),
-    convOut: await loadConv(gpu, source, "decoder.conv_out"),
+    convOut: await loadConv(gpu, source, "decoder.conv_out", dtype),
   };
 }
 

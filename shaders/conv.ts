@@ -203,16 +203,27 @@ export interface ConvWeightShape {
   outChannels: number;
   inChannels: number;
   kernelSize: number;
+  /**
+   * Element type of the weight buffer (default f32). f16 weights are read as u32 words and
+   * widened with unpack2x16float, so they need no shader-f16 feature; the texture is f32 either
+   * way.
+   */
+  source?: "f32" | "f16";
 }
 
-/** Bindings: 0 weight [Cout, Cin, k, k] f32, 1 texture. Grid [ceil(k²·CT / 64), Cout]. */
+/** Bindings: 0 weight [Cout, Cin, k, k] f32 or f16, 1 texture. Grid [ceil(k²·CT / 64), Cout]. */
 export function packConvWeightWgsl(shape: ConvWeightShape): string {
   const { inChannels: cin, kernelSize: k } = shape;
   const taps = k * k;
   const ct = channelTexels(cin);
+  const half = shape.source === "f16";
+  const load = half
+    ? `fn weightAt(i: u32) -> f32 { return unpack2x16float(w[i >> 1u])[i & 1u]; }`
+    : `fn weightAt(i: u32) -> f32 { return w[i]; }`;
   return `
-@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(0) var<storage, read> w: array<${half ? "u32" : "f32"}>;
 @group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
+${load}
 @compute @workgroup_size(${CONV_PACK_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let texel = gid.x;
@@ -223,7 +234,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var v = vec4<f32>(0.0);
   for (var i = 0u; i < 4u; i++) {
     let ci = t * 4u + i;
-    v[i] = select(0.0, w[(co * ${cin}u + min(ci, ${cin - 1}u)) * ${taps}u + tap], ci < ${cin}u);
+    let value = weightAt((co * ${cin}u + min(ci, ${cin - 1}u)) * ${taps}u + tap);
+    v[i] = select(0.0, value, ci < ${cin}u);
   }
   textureStore(dst, vec2<u32>(texel, co), v);
 }`;

@@ -144,14 +144,13 @@ function recordDispatch(
   bindings: readonly (GPUTextureView | BufferBinding)[],
   workgroups: readonly [number, number, number],
 ): void {
-  const pipeline = gpu.pipelines.get(name, wgsl);
-  const bindGroup = gpu.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: bindings.map((b, binding) => ({
-      binding,
-      resource: "buffer" in b ? { buffer: b.buffer, offset: b.offset, size: b.size } : b,
-    })),
+  const entries = bindings.map((b, binding) => {
+    if (!("buffer" in b)) return { binding, resource: b };
+    gpu.checkBinding(name, binding, b);
+    return { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } };
   });
+  const pipeline = gpu.pipelines.get(name, wgsl);
+  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   gpu.recorder.dispatch(pipeline, bindGroup, workgroups, name);
 }
 
@@ -180,7 +179,12 @@ function cachedWeight(gpu: Gpu, weight: Tensor): CachedWeight {
   recordDispatch(
     gpu,
     "conv-pack-weight",
-    packConvWeightWgsl({ outChannels, inChannels, kernelSize }),
+    packConvWeightWgsl({
+      outChannels,
+      inChannels,
+      kernelSize,
+      source: weight.dtype as "f32" | "f16",
+    }),
     [weight.binding(), view],
     [Math.ceil(texels / CONV_PACK_WORKGROUP), outChannels, 1],
   );
@@ -239,8 +243,9 @@ function sourceShape(x: Tensor, layout: "nchw" | "nhwc"): [number, number, numbe
 }
 
 /**
- * y = conv(x, weight) + bias (+ residual), weight [Cout, Cin, k, k] f32 with k ∈ {1, 3} and
- * padding (k − 1)/2, so y is [B, Cout, H, W] (2H × 2W with `upsample`).
+ * y = conv(x, weight) + bias (+ residual), weight [Cout, Cin, k, k] f32 or f16 (widened exactly
+ * when packed) with k ∈ {1, 3} and padding (k − 1)/2, so y is [B, Cout, H, W] (2H × 2W with
+ * `upsample`).
  */
 export function conv2d(
   x: Tensor,
@@ -251,7 +256,9 @@ export function conv2d(
   const gpu = x.gpu;
   const layout = options.inputLayout ?? "nchw";
   expectF32("x", x);
-  expectF32("weight", weight);
+  if (weight.dtype !== "f32" && weight.dtype !== "f16") {
+    throw new ShapeError(`conv2d: weight must be f32 or f16, got ${weight.dtype}`);
+  }
   const [batch, inChannels, sourceHeight, sourceWidth] = sourceShape(x, layout);
   const [outChannels, weightIn, kernelSize, kernelWidth] = weight.shape;
   if (
