@@ -6,7 +6,12 @@
 import { OptionError } from "../errors.ts";
 import { ddpmStep } from "../ops/sampler.ts";
 import { Tensor } from "../tensor.ts";
-import { alphasCumprodFloat64, linearBetas, roundHalfEven } from "./noise_schedule.ts";
+import {
+  alphasCumprodFloat64,
+  type BetaScheduleOptions,
+  linearBetas,
+  roundHalfEven,
+} from "./noise_schedule.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 /** Original timesteps kept by respacing T steps to S ("space_timesteps(T, str(S))"). */
@@ -37,8 +42,12 @@ export interface RespacedDiffusion {
   sqrtRecipm1AlphasCumprod: Float64Array;
 }
 
-export function respacedDiffusion(steps: number, trainSteps = 1000): RespacedDiffusion {
-  const fullCumprod = alphasCumprodFloat64(linearBetas({ trainSteps }));
+export function respacedDiffusion(
+  steps: number,
+  schedule: BetaScheduleOptions = {},
+): RespacedDiffusion {
+  const trainSteps = schedule.trainSteps ?? 1000;
+  const fullCumprod = alphasCumprodFloat64(linearBetas(schedule));
   const timestepMap = respacedTimesteps(steps, trainSteps);
   const n = timestepMap.length;
   const betas = new Float64Array(n);
@@ -76,8 +85,12 @@ export class DdpmScheduler implements Scheduler {
   readonly timesteps: readonly number[];
   readonly diffusion: RespacedDiffusion;
 
-  constructor(steps: number, private readonly noise: StepNoise, trainSteps = 1000) {
-    this.diffusion = respacedDiffusion(steps, trainSteps);
+  constructor(
+    steps: number,
+    private readonly noise: StepNoise,
+    schedule: BetaScheduleOptions = {},
+  ) {
+    this.diffusion = respacedDiffusion(steps, schedule);
     this.timesteps = [...this.diffusion.timestepMap].reverse();
   }
 
