@@ -42,9 +42,19 @@ export interface RespacedDiffusion {
   sqrtRecipm1AlphasCumprod: Float64Array;
 }
 
+/** Variations between implementations of the same respaced diffusion. */
+export interface RespacingOptions {
+  /**
+   * Round the respaced β to float32 before deriving everything else from them (Open-Sora's
+   * IDDPM passes them on as a torch.FloatTensor; the original DiT keeps float64).
+   */
+  float32Betas?: boolean;
+}
+
 export function respacedDiffusion(
   steps: number,
   schedule: BetaScheduleOptions = {},
+  respacing: RespacingOptions = {},
 ): RespacedDiffusion {
   const trainSteps = schedule.trainSteps ?? 1000;
   const fullCumprod = alphasCumprodFloat64(linearBetas(schedule));
@@ -53,7 +63,8 @@ export function respacedDiffusion(
   const betas = new Float64Array(n);
   let last = 1;
   timestepMap.forEach((t, k) => {
-    betas[k] = 1 - fullCumprod[t] / last;
+    const beta = 1 - fullCumprod[t] / last;
+    betas[k] = respacing.float32Betas ? Math.fround(beta) : beta;
     last = fullCumprod[t];
   });
   const cumprod = alphasCumprodFloat64(betas);
@@ -89,8 +100,9 @@ export class DdpmScheduler implements Scheduler {
     steps: number,
     private readonly noise: StepNoise,
     schedule: BetaScheduleOptions = {},
+    respacing: RespacingOptions = {},
   ) {
-    this.diffusion = respacedDiffusion(steps, schedule);
+    this.diffusion = respacedDiffusion(steps, schedule, respacing);
     this.timesteps = [...this.diffusion.timestepMap].reverse();
   }
 
