@@ -1,11 +1,13 @@
-/** Command-line entry point: `generate`, `calibrate`, `demo`. */
+/** Command-line entry point: `generate`, `pipeline`, `calibrate`, `demo`. */
 
 import { calibrateCommand } from "./src/cli/calibrate.ts";
 import { demoCommand } from "./src/cli/demo.ts";
 import { generateCommand } from "./src/cli/generate.ts";
+import { pipelineCommand } from "./src/cli/pipeline.ts";
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   generate: generateCommand,
+  pipeline: pipelineCommand,
   calibrate: calibrateCommand,
   demo: demoCommand,
 };

@@ -21,6 +21,21 @@ export { CheckpointError, DeviceError, OptionError, PlanError, ShapeError } from
 export { type DiTLoadOptions, DiTModel } from "./models/dit.ts";
 export { type DiTConfig, parseDiTConfig } from "./models/dit_config.ts";
 export { type DiTSampleOptions, sampleDiT } from "./models/dit_sampler.ts";
+export {
+  type DiTGenerateOptions,
+  type DiTGenerateResult,
+  DiTPipeline,
+  type DiTPipelineFolders,
+  type DiTPipelineLoadOptions,
+} from "./models/dit_pipeline.ts";
+export { VaeDecoder, type VaeLoadOptions } from "./models/vae.ts";
+export { parseVaeConfig, type VaeConfig } from "./models/vae_config.ts";
+export {
+  DIT_SCHEDULER_CONFIG,
+  parseSchedulerConfig,
+  readSchedulerConfig,
+  type SchedulerConfig,
+} from "./src/sampling/scheduler_config.ts";
 
 export {
   type CalibrationData,

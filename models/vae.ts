@@ -189,7 +189,9 @@ export class VaeDecoder {
     const rows = q.reshape([batch * tokens, channels]);
     const keys = k.reshape([batch * tokens, channels]);
     const values = vT.reshape([batch * channels, tokens]);
-    const chunk = Math.max(1, Math.min(tokens, Math.floor(SCORE_BUDGET / tokens)));
+    // The score chunk must also fit one storage binding (the linear kernel binds it whole).
+    const budget = Math.min(SCORE_BUDGET, this.gpu.limits.maxStorageBufferBindingSize / 4);
+    const chunk = Math.max(1, Math.min(tokens, Math.floor(budget / tokens)));
     for (let b = 0; b < batch; b++) {
       const kb = keys.rows(b * tokens, tokens);
       const vb = values.rows(b * channels, channels);

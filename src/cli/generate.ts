@@ -75,8 +75,8 @@ export async function generateCommand(args: string[]): Promise<void> {
   const { config } = model;
   if (config.inChannels !== 1 && config.inChannels !== 3) {
     throw new OptionError(
-      `${values.model} is a latent model (${config.inChannels} channels): images need a VAE decoder, ` +
-        `which 'generate' does not run yet`,
+      `${values.model} is a latent model (${config.inChannels} channels): images need a VAE ` +
+        `decoder; run 'pipeline --transformer ${values.model} --vae VAE_DIR' instead`,
     );
   }
   const labels = parseLabels(values.labels!, info, config.numClasses);

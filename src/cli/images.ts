@@ -26,12 +26,16 @@ export function splitImages(
   return images;
 }
 
-/** Writes images ([C, H, W] in [-1, 1]) as one PNG grid; returns the grid size. */
+/**
+ * Writes images ([C, H, W] in [-1, 1], or [0, 1] with range "unit") as one PNG grid; returns the
+ * grid size.
+ */
 export async function writeImageGrid(
   path: string,
   images: readonly Float32Array[],
   size: { channels: number; height: number; width: number },
   cols?: number,
+  range: "signed" | "unit" = "signed",
 ): Promise<{ width: number; height: number }> {
   const channels = size.channels as 1 | 3 | 4;
   const grid = imageGrid(images, {
@@ -39,7 +43,7 @@ export async function writeImageGrid(
     height: size.height,
     width: size.width,
     cols,
-    range: "signed",
+    range,
   });
   await Deno.mkdir(dirname(path) || ".", { recursive: true });
   await writePng(path, grid.pixels, grid.width, grid.height, grid.channels);

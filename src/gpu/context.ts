@@ -67,6 +67,11 @@ function cappedLimits(limits: GPUSupportedLimits, cap: number): GPUSupportedLimi
   });
 }
 
+function mebibytes(bytes: number): string {
+  const mib = bytes / 2 ** 20;
+  return `${mib >= 10 ? mib.toFixed(0) : mib.toPrecision(2)} MiB`;
+}
+
 /** What a binding holds, for error messages: the tensor when known, else the buffer label. */
 function describeBinding(b: BufferBinding): string {
   const o = b.owner;
@@ -127,7 +132,7 @@ export class Gpu {
     throw new DeviceError(
       `kernel ${kernel}: binding ${index} (${describeBinding(binding)}) is ${binding.size} ` +
         `bytes, over this device's maxStorageBufferBindingSize of ${limit} bytes ` +
-        `(${(limit / 2 ** 20).toFixed(0)} MiB); use a smaller batch or image size`,
+        `(${mebibytes(limit)}); use a smaller batch or image size`,
     );
   }
 
