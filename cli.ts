@@ -1,13 +1,15 @@
-/** Command-line entry point: `generate`, `pipeline`, `calibrate`, `demo`. */
+/** Command-line entry point: `generate`, `pipeline`, `pixart`, `calibrate`, `demo`. */
 
 import { calibrateCommand } from "./src/cli/calibrate.ts";
 import { demoCommand } from "./src/cli/demo.ts";
 import { generateCommand } from "./src/cli/generate.ts";
 import { pipelineCommand } from "./src/cli/pipeline.ts";
+import { pixartCommand } from "./src/cli/pixart.ts";
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   generate: generateCommand,
   pipeline: pipelineCommand,
+  pixart: pixartCommand,
   calibrate: calibrateCommand,
   demo: demoCommand,
 };
