@@ -18,6 +18,7 @@ const HELP = `deno task calibrate [options]
   --cfg S           guidance scale (default 4)
   --window W        band half-width in tokens (default N/8)
   --seed N          seed of the calibration labels and noise (default 0)
+  --dtype f32|f16   weight storage on the GPU (default f32; calibrate with the dtype you sample in)
   --out FILE        plan file to write (default out/plan.json)
   --xdit FILE       also write the plan in xDiT's JSON form
   --no-reuse        run every trial from the first block (measures what reuse saves)`;
@@ -34,6 +35,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
       cfg: { type: "string" },
       window: { type: "string" },
       seed: { type: "string" },
+      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/plan.json" },
       xdit: { type: "string" },
       "no-reuse": { type: "boolean", default: false },
@@ -64,8 +66,11 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   if (!Number.isInteger(nCalib) || nCalib < 1) {
     throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
   }
+  if (values.dtype !== "f32" && values.dtype !== "f16") {
+    throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
+  }
   const gpu = await getGpu();
-  const model = await DiTModel.load(gpu, values.model!);
+  const model = await DiTModel.load(gpu, values.model!, { dtype: values.dtype });
   const progress = new ProgressBar("calibrating", steps);
   const sampler_ = await compress(
     model,
