@@ -1,0 +1,205 @@
+/**
+ * DiTFastAttn on PixArt (tiny golden model, non-square latent): the greedy calibration is
+ * deterministic, its accepted choices are under threshold when recomputed with whole forward
+ * passes, hand-made plans sample, and plans are bound to the resolution they were made for.
+ */
+
+import { deepEqual, equal } from "node:assert/strict";
+import { join } from "node:path";
+import { compress } from "../calibrate/compress.ts";
+import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
+import { layerThresholds } from "../calibrate/greedy_search.ts";
+import { pixartAtResolution } from "../models/pixart_compression.ts";
+import { samplePixArt } from "../models/pixart_sampler.ts";
+import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
+import type { AttentionMethod } from "../src/compression/methods.ts";
+import { fullPlan, planCost } from "../src/compression/plan.ts";
+import { OptionError, PlanError } from "../src/errors.ts";
+import { meanClippedRelativeErrorCpu } from "../src/ops/loss.ts";
+import { assertRelativeError } from "./helpers.ts";
+import { loadTinyPixArt, randomPrompt } from "./pixart_fixtures.ts";
+
+const STEPS = 5;
+const DELTA = 0.08;
+/** Latent 16×12 (vae factor 1 makes pixels = latents): 8×6 = 48 tokens, window 6. */
+const SIZE = { height: 16, width: 12, vaeScaleFactor: 1 };
+const WINDOW = 6;
+const CALIB = {
+  prompts: [randomPrompt(8, 6, 31), randomPrompt(8, 8, 32)],
+  negative: randomPrompt(8, 1, 33),
+  seed: 4,
+};
+
+async function rejects(
+  run: () => Promise<unknown>,
+  kind: new (...a: never[]) => Error,
+  pattern: RegExp,
+): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
+    if (!pattern.test((e as Error).message)) {
+      throw new Error(`"${(e as Error).message}" does not match ${pattern}`);
+    }
+    return;
+  }
+  throw new Error(`no ${kind.name} (${pattern})`);
+}
+
+Deno.test("PixArt calibration is deterministic and its accepted choices are under threshold", async () => {
+  const model = await loadTinyPixArt();
+  const target = pixartAtResolution(model, SIZE);
+  const options = { threshold: DELTA, steps: STEPS };
+  const first = await compress(target, CALIB, options);
+  const second = await compress(target, CALIB, options);
+  deepEqual(first.planFile.methods, second.planFile.methods);
+  deepEqual(
+    first.calibration!.decisions.map((d) => d.trials),
+    second.calibration!.decisions.map((d) => d.trials),
+  );
+  equal(first.planFile.model.family, "pixart");
+  equal(first.planFile.model.tokens, 48);
+  equal(first.planFile.window, WINDOW);
+  deepEqual(
+    [first.planFile.sampler, first.planFile.cfgScale, first.planFile.nCalib],
+    ["dpm-solver++", 4.5, 2],
+  );
+  const histogram = first.histogram();
+  if (histogram.FULL_ATTN === STEPS * model.layers) {
+    throw new Error(`nothing was compressed at δ=${DELTA}`);
+  }
+
+  // Replay the calibration trajectory under the final plan, recomputing every accepted
+  // choice's loss with whole forward passes instead of the staged search.
+  const final = first.planFile.methods;
+  const thresholds = layerThresholds(model.layers, DELTA);
+  const working = fullPlan(model.layers, STEPS, WINDOW);
+  const runtime = new AttentionRuntime(working, {
+    storeResidualAtEveryFullStep: true,
+    keepEveryOutput: true,
+  });
+  let checked = 0;
+  await samplePixArt(model, {
+    ...CALIB,
+    ...SIZE,
+    steps: STEPS,
+    runtime,
+    beforeStep: async ({ step, timestep, modelInput, conditioning }) => {
+      const forward = async (column: AttentionMethod[]) => {
+        column.forEach((m, l) => (working.methods[l][step] = m));
+        runtime.planChanged();
+        runtime.step = step;
+        runtime.writeCaches = false;
+        const out = model.forward(modelInput, timestep, conditioning, runtime);
+        runtime.writeCaches = true;
+        const values = await out.toFloat32();
+        out.release();
+        return values;
+      };
+      const full = Array<AttentionMethod>(model.layers).fill("FULL_ATTN");
+      const reference = await forward(full);
+      for (let l = 0; l < model.layers; l++) {
+        if (final[l][step] === "FULL_ATTN") continue;
+        const column = full.map((_, k) => (k <= l ? final[k][step] : "FULL_ATTN"));
+        const loss = meanClippedRelativeErrorCpu(reference, await forward(column));
+        if (!(loss < thresholds[l])) {
+          throw new Error(
+            `step ${step} layer ${l}: ${final[l][step]} loss ${loss} ≥ ${thresholds[l]}`,
+          );
+        }
+        const recorded = first.calibration!.decisions.find((d) => d.step === step && d.layer === l)!
+          .loss!;
+        if (Math.abs(loss - recorded) > 1e-4 * Math.max(recorded, 1e-3)) {
+          throw new Error(
+            `step ${step} layer ${l}: recomputed ${loss}, search recorded ${recorded}`,
+          );
+        }
+        checked++;
+      }
+      final.forEach((row, l) => (working.methods[l][step] = row[step]));
+      runtime.planChanged();
+    },
+  });
+  runtime.release();
+  if (checked === 0) throw new Error("no accepted choice was checked");
+  model.release();
+});
+
+Deno.test("PixArt samples under a hand-made plan with all four methods, without leaks", async () => {
+  const model = await loadTinyPixArt();
+  const methods: AttentionMethod[][] = [
+    ["FULL_ATTN", "RESIDUAL_WINDOW_ATTN", "OUTPUT_SHARE", "FULL_ATTN_CFG_SHARE"],
+    ["FULL_ATTN", "FULL_ATTN_CFG_SHARE", "RESIDUAL_WINDOW_ATTN_CFG_SHARE", "OUTPUT_SHARE"],
+  ];
+  const common = { prompts: CALIB.prompts, negative: CALIB.negative, ...SIZE, steps: 4, seed: 2 };
+  const full = await samplePixArt(model, common);
+  const allFull = await samplePixArt(model, { ...common, plan: fullPlan(2, 4, WINDOW) });
+  assertRelativeError(allFull.samples, full.samples, 0, "an all-FULL plan");
+  const liveBefore = model.gpu.pool.liveBytes;
+  const compressed = await samplePixArt(model, { ...common, plan: { window: WINDOW, methods } });
+  if (model.gpu.pool.liveBytes !== liveBefore) {
+    throw new Error(`leak: ${model.gpu.pool.liveBytes - liveBefore} bytes live after sampling`);
+  }
+  if (!compressed.samples.every(Number.isFinite)) throw new Error("non-finite samples");
+  const cost = planCost(
+    { window: WINDOW, methods },
+    pixartAtResolution(model, SIZE).compressionTarget().costShape,
+  );
+  if (!(cost.attentionMacsFraction < 1)) throw new Error("the plan saves no attention MACs");
+  model.release();
+});
+
+Deno.test("PixArt plans are bound to their resolution and refuse bad calibration data", async () => {
+  const model = await loadTinyPixArt();
+  const sampler = await compress(pixartAtResolution(model, SIZE), CALIB, {
+    threshold: 0.1,
+    steps: 3,
+  });
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "pixart-plan.json");
+  await sampler.save(path);
+  const loaded = await CompressedSampler.load(pixartAtResolution(model, SIZE), path);
+  deepEqual(loaded.planFile.methods, sampler.planFile.methods);
+  const images = await loaded.sample({ prompts: [CALIB.prompts[0]], negative: CALIB.negative });
+  deepEqual(images.shape, [1, 4, 16, 12]);
+  // 12×16 has the same 48 tokens but other neighbours in the flattened order.
+  const transposed = { height: 12, width: 16, vaeScaleFactor: 1 };
+  await rejects(
+    () => CompressedSampler.load(pixartAtResolution(model, transposed), path),
+    PlanError,
+    /another model/,
+  );
+  await rejects(
+    () => CompressedSampler.load(pixartAtResolution(model, { ...SIZE, height: 8 }), path),
+    PlanError,
+    /another model|tokens/,
+  );
+  await rejects(
+    () => loaded.sample({ prompts: [CALIB.prompts[0]], negative: CALIB.negative, ...transposed }),
+    PlanError,
+    /calibrated at 16×12 px/,
+  );
+  await rejects(
+    () => compress(pixartAtResolution(model, SIZE), { prompts: [] }, { threshold: 0.1 }),
+    OptionError,
+    /at least one prompt/,
+  );
+  await rejects(
+    () =>
+      compress(
+        pixartAtResolution(model, SIZE),
+        { prompts: [randomPrompt(4, 4, 1, 32)] },
+        { threshold: 0.1 },
+      ),
+    OptionError,
+    /caption_channels is 40/,
+  );
+  await rejects(
+    () => compress(pixartAtResolution(model, SIZE), { prompts: CALIB.prompts }, { threshold: 0.1 }),
+    OptionError,
+    /needs the negative/,
+  );
+  await Deno.remove(dir, { recursive: true });
+  model.release();
+});
