@@ -29,6 +29,25 @@ export {
   type DiTPipelineLoadOptions,
 } from "./models/dit_pipeline.ts";
 export { VaeDecoder, type VaeLoadOptions } from "./models/vae.ts";
+export { type PixArtLoadOptions, PixArtModel } from "./models/pixart.ts";
+export { parsePixArtConfig, type PixArtConfig } from "./models/pixart_config.ts";
+export { CaptionConditioning, type SizeConditions } from "./models/caption_conditioning.ts";
+export {
+  type PixArtResolution,
+  type PixArtSampleOptions,
+  samplePixArt,
+} from "./models/pixart_sampler.ts";
+export { generatePixArtImages, type PixArtImages } from "./models/pixart_pipeline.ts";
+export {
+  type PromptEmbedding,
+  readPromptEmbedding,
+  stackPrompts,
+} from "./models/prompt_embeddings.ts";
+export {
+  pixartAtResolution,
+  type PixArtCalibration,
+  type PixArtCompressedSampleOptions,
+} from "./models/pixart_compression.ts";
 export { parseVaeConfig, type VaeConfig } from "./models/vae_config.ts";
 export {
   DIT_SCHEDULER_CONFIG,
