@@ -37,6 +37,12 @@ export interface DiTLoadOptions {
    * kernel widens f16 words itself, so it works with or without the shader-f16 feature).
    */
   dtype?: DType;
+  /**
+   * Free the buffer of each large linear weight once the linear kernel has packed it into its
+   * texture, on CPU adapters where that texture is all the kernel reads: the weights then take
+   * their size once instead of twice (default false; such weights serve `linear` only).
+   */
+  freePackedWeights?: boolean;
 }
 
 /** Sinusoidal width of the timestep embedding fed to each block's timestep MLP. */
@@ -105,7 +111,13 @@ export class DiTModel {
     if (dtype !== "f32" && dtype !== "f16") {
       throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
     }
-    const weights = await loadDiTWeights(gpu, source, config, dtype);
+    const weights = await loadDiTWeights(
+      gpu,
+      source,
+      config,
+      dtype,
+      options.freePackedWeights ?? false,
+    );
     return new DiTModel(gpu, config, weights, name);
   }
 

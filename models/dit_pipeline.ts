@@ -37,6 +37,11 @@ import { upscaleFactor } from "./vae_config.ts";
 export interface DiTPipelineLoadOptions {
   /** Storage of the transformer's large linear weights and the VAE's conv weights (f32). */
   dtype?: "f32" | "f16";
+  /**
+   * Keep the transformer's large linear weights only as the linear kernel's packed textures on
+   * CPU adapters, which halves their memory (default true; see DiTLoadOptions).
+   */
+  freePackedWeights?: boolean;
 }
 
 /** The parts of a pipeline given folder by folder. */
@@ -187,7 +192,10 @@ export class DiTPipeline {
     const vae = await VaeDecoder.load(gpu, folders.vae, { dtype });
     let transformer: DiTModel;
     try {
-      transformer = await DiTModel.load(gpu, folders.transformer, { dtype });
+      transformer = await DiTModel.load(gpu, folders.transformer, {
+        dtype,
+        freePackedWeights: options.freePackedWeights ?? true,
+      });
     } catch (e) {
       vae.release();
       throw e;

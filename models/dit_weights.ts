@@ -4,6 +4,7 @@ import type { Gpu } from "../src/gpu/context.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
 import { type DType, Tensor } from "../src/tensor.ts";
 import { type DiTConfig, hiddenSize } from "./dit_config.ts";
+import { keepWeightInTexture } from "../src/ops/linear.ts";
 import { checkWeightBindings, checkWeights, type GpuWeight } from "./weight_check.ts";
 
 /** The weights of one linear layer, PyTorch layout [out, in]. */
@@ -126,13 +127,15 @@ export async function loadStackedLinear(
 
 /**
  * Validates every key and shape first (one error listing all problems), then uploads.
- * `dtype` applies to the large linear weights.
+ * `dtype` applies to the large linear weights; with `freePackedWeights` their buffers are freed
+ * block by block once packed into the linear kernel's textures (see `keepWeightInTexture`).
  */
 export async function loadDiTWeights(
   gpu: Gpu,
   source: TensorSource,
   config: DiTConfig,
   dtype: DType,
+  freePackedWeights = false,
 ): Promise<DiTWeights> {
   checkWeights(source, expectedDiTShapes(config), "DiT");
   checkWeightBindings(
@@ -176,6 +179,14 @@ export async function loadDiTWeights(
       fc1: await loadLinear(gpu, source, `${b}.ff.net.0.proj`, dtype),
       fc2: await loadLinear(gpu, source, `${b}.ff.net.2`, dtype),
     });
+    if (freePackedWeights) {
+      const block = blocks[l];
+      for (const layer of [block.adaLN, block.qkv, block.attnOut, block.fc1, block.fc2]) {
+        keepWeightInTexture(layer.weight);
+      }
+      // Submitting now lets the freed buffers go block by block instead of at the end.
+      gpu.flush();
+    }
   }
   return {
     patchWeight: await loadFloat(gpu, source, "pos_embed.proj.weight", "f32"),

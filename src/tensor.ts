@@ -46,8 +46,15 @@ class TensorStorage {
   }
 }
 
+/** Set when a tensor's buffer was given up for a copy its only reader keeps elsewhere. */
+interface Detached {
+  reason: string;
+  onRelease: () => void;
+}
+
 export class Tensor {
   #released = false;
+  #detached: Detached | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -114,6 +121,9 @@ export class Tensor {
   /** The storage-buffer binding of this tensor's bytes (for kernel launchers). */
   binding(): BufferBinding {
     this.#checkAlive();
+    if (this.#detached) {
+      throw new ShapeError(`tensor "${this.label}" [${this.shape}]: ${this.#detached.reason}`);
+    }
     return {
       buffer: this.storage.buffer,
       offset: this.byteOffset,
@@ -176,11 +186,33 @@ export class Tensor {
     }
   }
 
+  /**
+   * Frees the buffer now but keeps the tensor (shape, dtype, identity) for a weight whose only
+   * reader holds a copy of its own, such as the linear kernel's packed texture. `binding()`
+   * throws `reason` from then on, and `release()` calls `onRelease` (which frees that copy).
+   * Refused while views share the buffer.
+   */
+  detachStorage(reason: string, onRelease: () => void): void {
+    this.#checkAlive();
+    if (this.#detached) throw new ShapeError(`tensor "${this.label}" is already detached`);
+    if (this.storage.refs !== 1) {
+      throw new ShapeError(`tensor "${this.label}": views share its buffer, it cannot be freed`);
+    }
+    this.storage.release();
+    this.#detached = { reason, onRelease };
+  }
+
+  /** True once `detachStorage` gave the buffer up. */
+  get detached(): boolean {
+    return this.#detached !== null;
+  }
+
   /** Gives the storage reference back; the tensor must not be used afterwards. */
   release(): void {
     this.#checkAlive();
     this.#released = true;
-    this.storage.release();
+    if (this.#detached) this.#detached.onRelease();
+    else this.storage.release();
   }
 }
 

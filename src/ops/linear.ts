@@ -90,6 +90,8 @@ interface CachedWeight {
   chunks: TextureChunk[];
   format: WeightTexelFormat;
   bytes: number;
+  /** The weight's buffer was freed: this texture is its only copy (see `keepWeightInTexture`). */
+  only: boolean;
 }
 
 interface LinearResources {
@@ -120,15 +122,55 @@ export function linearCacheBytes(gpu: Gpu): number {
 /**
  * Frees the cached weight textures and the scratch texture. Call it after changing a weight
  * tensor's contents in place (the cache assumes weights are immutable) or to return memory.
+ * Textures that are a weight's only copy (`keepWeightInTexture`) stay until that weight is
+ * released.
  */
 export function releaseLinearCaches(gpu: Gpu): void {
   const res = resourcesByGpu.get(gpu);
   if (!res) return;
   gpu.flush();
-  for (const w of res.weights.values()) for (const c of w.chunks) c.texture.destroy();
-  res.weights.clear();
+  for (const [t, w] of res.weights) {
+    if (w.only) continue;
+    for (const c of w.chunks) c.texture.destroy();
+    res.weights.delete(t);
+  }
   res.scratch?.destroy();
   res.scratch = null;
+}
+
+/** True when `linear` with kernel "auto" reads weights [N, k] through textures on this GPU. */
+function usesTextures(gpu: Gpu, k: number): boolean {
+  return isCpuAdapter(gpu) && k > 0 && paddedTexels(k) <= gpu.limits.maxTextureDimension2D;
+}
+
+/**
+ * Packs `weight` ([N, K] f32 or f16) into its cached texture now and frees its buffer, so the
+ * weight is held once instead of twice on adapters where the tiled kernel reads only the texture
+ * (lavapipe/llvmpipe). Afterwards the weight works with `linear` (kernel "auto" or "tiled") and
+ * nothing else; releasing it frees the texture. Returns false, keeping the buffer, on adapters
+ * that use the buffer-reading kernel.
+ */
+export function keepWeightInTexture(weight: Tensor): boolean {
+  const gpu = weight.gpu;
+  if (weight.shape.length !== 2 || (weight.dtype !== "f32" && weight.dtype !== "f16")) {
+    throw new ShapeError(
+      `keepWeightInTexture: expected an [N, K] f32/f16 weight, got [${weight.shape}] ${weight.dtype}`,
+    );
+  }
+  const k = weight.shape[1];
+  if (!usesTextures(gpu, k)) return false;
+  const entry = cachedWeight(gpu, weight, paddedTexels(k));
+  entry.only = true;
+  weight.detachStorage(
+    "its buffer was freed after packing (keepWeightInTexture); only linear() can read it",
+    () => {
+      const res = resources(gpu);
+      gpu.flush();
+      for (const c of entry.chunks) c.texture.destroy();
+      res.weights.delete(weight);
+    },
+  );
+  return true;
 }
 
 /** x texels per row: K/4 rounded up, padded so every kBlock divides it. */
@@ -215,7 +257,7 @@ function cachedWeight(gpu: Gpu, weight: Tensor, kTexels: number): CachedWeight {
     );
     return { texture, view: texture.createView(), rowBase, rows };
   });
-  const entry = { chunks, format, bytes: texels * n * 16 };
+  const entry = { chunks, format, bytes: texels * n * 16, only: false };
   res.weights.set(weight, entry);
   return entry;
 }
@@ -361,8 +403,7 @@ export function linear(
   const activation = options.activation ?? "none";
   const kernel = options.kernel ?? "auto";
   const texturesFit = k > 0 && paddedTexels(k) <= x.gpu.limits.maxTextureDimension2D;
-  const tiled = kernel === "tiled" ||
-    (kernel === "auto" && texturesFit && isCpuAdapter(x.gpu));
+  const tiled = kernel === "tiled" || (kernel === "auto" && usesTextures(x.gpu, k));
   if (tiled) {
     if (!texturesFit) throw new ShapeError(`linear: K = ${k} is too large for the tiled kernel`);
     linearTiled(x, weight, bias, out, rows, activation, options.tile);
