@@ -1,0 +1,225 @@
+/**
+ * One PixArt-Σ-shaped sampling step (random weights, 28 layers × 1152, T5-width captions) at
+ * 1024 px and, when its tensors fit the device's storage bindings, 2048 px: full attention vs a
+ * hand-made plan at about 40% of the self-attention MACs. Reports the step time, the kernel-time
+ * shares (each captured kernel replayed alone) and the speedup, beside the paper's PixArt-Σ
+ * numbers (DiTFastAttn, 1K: 1.24×, 2K: 1.79× at D6).
+ *
+ *   deno run -A --unstable-webgpu bench/scale_pixart.ts [--px 1024,2048] [--layers 28]
+ *     [--caption 300] [--dtype f16] [--json out/scale_pixart.json]
+ *
+ * Each measured run samples 3 steps (step 0 full, steps 1–2 under the plan's column) and times
+ * step 2, so the pipelines of every kernel are compiled before the timed step.
+ */
+
+import { parseArgs } from "node:util";
+import { PixArtModel } from "../models/pixart.ts";
+import { type PixArtConfig, pixartWidth } from "../models/pixart_config.ts";
+import { pixartCostShape } from "../models/pixart_cost.ts";
+import { samplePixArt } from "../models/pixart_sampler.ts";
+import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
+import { PIXART_SIGMA_1024, RandomPixArtSource } from "../models/random_pixart.ts";
+import type { AttentionMethod } from "../src/compression/methods.ts";
+import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
+import { getGpu, type Gpu } from "../src/gpu/context.ts";
+import type { KernelTime } from "../src/gpu/profiler.ts";
+import { gaussianNoise } from "../src/sampling/prng.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    px: { type: "string", default: "1024,2048" },
+    layers: { type: "string", default: "28" },
+    caption: { type: "string", default: "300" },
+    dtype: { type: "string", default: "f16" },
+    json: { type: "string", default: "out/scale_pixart.json" },
+  },
+});
+
+const PAPER_SPEEDUP: Record<number, string> = { 1024: "1.24× (D6)", 2048: "1.79× (D6)" };
+const MEASURED_STEP = 2;
+const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
+
+/**
+ * A per-layer method mix near 40% of the full self-attention MACs at w = N/8 (a window step
+ * costs (2w+1)/N ≈ 1/4, CFG sharing halves, output sharing is free): per 7 layers 1 full,
+ * 2 ASC, 2 WA-RS, 1 WA-RS+ASC and 1 output share, 2.625/7 = 37.5%, repeated over the depth.
+ */
+function methodColumn(layers: number): AttentionMethod[] {
+  const pattern: AttentionMethod[] = [
+    "FULL_ATTN",
+    "RESIDUAL_WINDOW_ATTN",
+    "FULL_ATTN_CFG_SHARE",
+    "RESIDUAL_WINDOW_ATTN",
+    "OUTPUT_SHARE",
+    "FULL_ATTN_CFG_SHARE",
+    "RESIDUAL_WINDOW_ATTN_CFG_SHARE",
+  ];
+  return Array.from({ length: layers }, (_, l) => pattern[l % pattern.length]);
+}
+
+function randomPrompt(
+  length: number,
+  kept: number,
+  channels: number,
+  seed: number,
+): PromptEmbedding {
+  const embeds = gaussianNoise(seed, 0, length * channels);
+  embeds.fill(0, kept * channels);
+  const mask = new Float32Array(length).fill(1, 0, kept);
+  return { source: `random caption ${seed}`, length, channels, embeds, mask };
+}
+
+interface StepReport {
+  wallSeconds: number;
+  kernelSeconds: number;
+  selfAttentionSeconds: number;
+  crossAttentionSeconds: number;
+  linearSeconds: number;
+  otherSeconds: number;
+}
+
+function classify(times: readonly KernelTime[], wallSeconds: number): StepReport {
+  const report = {
+    wallSeconds,
+    kernelSeconds: 0,
+    selfAttentionSeconds: 0,
+    crossAttentionSeconds: 0,
+    linearSeconds: 0,
+    otherSeconds: 0,
+  };
+  for (const t of times) {
+    report.kernelSeconds += t.seconds;
+    if (/^crossAttention/.test(t.name)) report.crossAttentionSeconds += t.seconds;
+    else if (/attention/i.test(t.name)) report.selfAttentionSeconds += t.seconds;
+    else if (/^linear/.test(t.name)) report.linearSeconds += t.seconds;
+    else report.otherSeconds += t.seconds;
+  }
+  return report;
+}
+
+/** Why a size cannot run whole on this device, or null when its largest activations fit. */
+function bindingProblem(gpu: Gpu, config: PixArtConfig, tokens: number): string | null {
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  // The packed q/k/v of the CFG batch is the largest tensor a kernel binds whole.
+  const qkvBytes = 2 * tokens * 3 * pixartWidth(config) * 4;
+  if (qkvBytes <= limit) return null;
+  return `the CFG batch's packed q/k/v is ${(qkvBytes / 2 ** 20).toFixed(0)} MiB, over this ` +
+    `device's ${
+      (limit / 2 ** 20).toFixed(0)
+    } MiB storage-binding limit (attention kernels bind it whole)`;
+}
+
+async function measureStep(
+  gpu: Gpu,
+  model: PixArtModel,
+  px: number,
+  prompts: { prompt: PromptEmbedding; negative: PromptEmbedding },
+  plan: AttentionPlan | undefined,
+): Promise<StepReport> {
+  const result = await samplePixArt(model, {
+    prompts: [prompts.prompt],
+    negative: prompts.negative,
+    height: px,
+    width: px,
+    steps: MEASURED_STEP + 1,
+    seed: 0,
+    plan,
+    beforeStep: ({ step }) => {
+      if (step === MEASURED_STEP) gpu.startCapture();
+    },
+    onStep: (step, steps, seconds) => log(`  step ${step + 1}/${steps}: ${seconds.toFixed(1)} s`),
+  });
+  log("  replaying the captured kernels one by one");
+  const times = await gpu.stopCapture(1);
+  return classify(times, result.stepSeconds[MEASURED_STEP]);
+}
+
+const gpu = await getGpu();
+log(`adapter: ${gpu.adapterDescription}`);
+const config: PixArtConfig = { ...PIXART_SIGMA_1024, numLayers: Number(values.layers) };
+const captionTokens = Number(values.caption);
+const prompts = {
+  prompt: randomPrompt(captionTokens, Math.min(120, captionTokens), config.captionChannels, 1),
+  negative: randomPrompt(captionTokens, 1, config.captionChannels, 2),
+};
+const dtype = values.dtype === "f32" ? "f32" : "f16";
+let started = performance.now();
+const model = await PixArtModel.fromSource(gpu, config, new RandomPixArtSource(config), { dtype });
+log(
+  `random PixArt-Σ weights (${dtype}) built in ${
+    ((performance.now() - started) / 1000).toFixed(0)
+  } s`,
+);
+
+const rows: Record<string, unknown>[] = [];
+for (const px of values.px!.split(",").map(Number)) {
+  const latent = px / 8;
+  const tokens = model.tokens(latent, latent);
+  const window = Math.floor(tokens / 8);
+  const problem = bindingProblem(gpu, config, tokens);
+  if (problem) {
+    log(`${px} px (${tokens} tokens) skipped: ${problem}`);
+    rows.push({ px, tokens, skipped: problem });
+    continue;
+  }
+  const column = methodColumn(config.numLayers);
+  const costShape = pixartCostShape(config, tokens, captionTokens);
+  const cost = planCost({ window, methods: column.map((m) => [m]) }, costShape);
+  const plan: AttentionPlan = {
+    window,
+    methods: column.map((m) => ["FULL_ATTN", ...Array(MEASURED_STEP).fill(m)]),
+  };
+  log(`${px} px, ${tokens} tokens, window ${window}: full step`);
+  started = performance.now();
+  const full = await measureStep(gpu, model, px, prompts, undefined);
+  log(
+    `${px} px: step under the plan (${
+      (100 * cost.attentionMacsFraction).toFixed(1)
+    }% attention MACs)`,
+  );
+  const compressed = await measureStep(gpu, model, px, prompts, plan);
+  const row = {
+    px,
+    tokens,
+    window,
+    attentionMacsFraction: cost.attentionMacsFraction,
+    modelMacsFraction: cost.modelMacs / cost.fullModelMacs,
+    full,
+    compressed,
+    selfAttentionShare: full.selfAttentionSeconds / full.kernelSeconds,
+    crossAttentionShare: full.crossAttentionSeconds / full.kernelSeconds,
+    speedupWall: full.wallSeconds / compressed.wallSeconds,
+    speedupKernels: full.kernelSeconds / compressed.kernelSeconds,
+    paper: PAPER_SPEEDUP[px] ?? "–",
+    minutes: (performance.now() - started) / 60000,
+  };
+  rows.push(row);
+  log(JSON.stringify(row));
+  await Deno.mkdir("out", { recursive: true });
+  await Deno.writeTextFile(values.json!, JSON.stringify(rows, null, 1) + "\n");
+}
+model.release();
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+console.log(
+  "\n| px | tokens | attn MACs (plan) | self-attn share (full) | cross-attn share | full s/step | plan s/step | speedup (wall) | speedup (kernel time) | paper |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  if (r.skipped) {
+    console.log(
+      `| ${r.px} | ${r.tokens} | – | – | – | – | – | – | – | ${PAPER_SPEEDUP[r.px as number]} |`,
+    );
+    continue;
+  }
+  const full = r.full as StepReport, compressed = r.compressed as StepReport;
+  console.log(
+    `| ${r.px} | ${r.tokens} | ${pct(r.attentionMacsFraction as number)} | ` +
+      `${pct(r.selfAttentionShare as number)} | ${pct(r.crossAttentionShare as number)} | ` +
+      `${full.wallSeconds.toFixed(1)} | ${compressed.wallSeconds.toFixed(1)} | ` +
+      `${(r.speedupWall as number).toFixed(2)}× | ${
+        (r.speedupKernels as number).toFixed(2)
+      }× | ${r.paper} |`,
+  );
+}
