@@ -84,7 +84,8 @@ export async function readPromptEmbedding(
           `has ${length} tokens`,
       );
     }
-    checkPromptEmbedding(embedding, captionChannels);
+    // Problems of a file are checkpoint problems, named with its path.
+    checkPromptEmbedding(embedding, captionChannels, CheckpointError);
     return embedding;
   } finally {
     file.close();
@@ -92,24 +93,28 @@ export async function readPromptEmbedding(
 }
 
 /** Checks sizes, mask values (0 or 1) and, when given, the caption width. */
-export function checkPromptEmbedding(prompt: PromptEmbedding, captionChannels?: number): void {
+export function checkPromptEmbedding(
+  prompt: PromptEmbedding,
+  captionChannels?: number,
+  ErrorKind: new (message: string) => Error = OptionError,
+): void {
   const { source, length, channels } = prompt;
-  if (length < 1) throw new OptionError(`${source}: "${EMBEDS_TENSOR}" has no tokens (L = 0)`);
+  if (length < 1) throw new ErrorKind(`${source}: "${EMBEDS_TENSOR}" has no tokens (L = 0)`);
   if (prompt.embeds.length !== length * channels || prompt.mask.length !== length) {
-    throw new OptionError(
+    throw new ErrorKind(
       `${source}: "${EMBEDS_TENSOR}" must hold ${length}×${channels} values and ` +
         `"${MASK_TENSOR}" ${length}, got ${prompt.embeds.length} and ${prompt.mask.length}`,
     );
   }
   if (captionChannels !== undefined && channels !== captionChannels) {
-    throw new OptionError(
+    throw new ErrorKind(
       `${source}: "${EMBEDS_TENSOR}" is [${length}, ${channels}] but the model's ` +
         `caption_channels is ${captionChannels} (embeddings of another text encoder?)`,
     );
   }
   const bad = prompt.mask.findIndex((m) => m !== 0 && m !== 1);
   if (bad >= 0) {
-    throw new OptionError(
+    throw new ErrorKind(
       `${source}: "${MASK_TENSOR}"[${bad}] is ${prompt.mask[bad]}; mask entries must be 0 or 1`,
     );
   }
