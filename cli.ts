@@ -1,15 +1,22 @@
-/** Command-line entry point: `generate`, `pipeline`, `pixart`, `calibrate`, `demo`. */
+/**
+ * Command-line entry point: `generate`, `pipeline`, `pixart`, `video`, `video-calibrate`,
+ * `calibrate`, `demo`.
+ */
 
 import { calibrateCommand } from "./src/cli/calibrate.ts";
 import { demoCommand } from "./src/cli/demo.ts";
 import { generateCommand } from "./src/cli/generate.ts";
 import { pipelineCommand } from "./src/cli/pipeline.ts";
 import { pixartCommand } from "./src/cli/pixart.ts";
+import { videoCommand } from "./src/cli/video.ts";
+import { videoCalibrateCommand } from "./src/cli/video_calibrate.ts";
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   generate: generateCommand,
   pipeline: pipelineCommand,
   pixart: pixartCommand,
+  video: videoCommand,
+  "video-calibrate": videoCalibrateCommand,
   calibrate: calibrateCommand,
   demo: demoCommand,
 };
