@@ -1,6 +1,6 @@
 /**
- * Command-line entry point: `generate`, `pipeline`, `pixart`, `video`, `video-calibrate`,
- * `calibrate`, `demo`.
+ * Command-line entry point: `generate`, `pipeline`, `pixart`, `pixart-calibrate`, `video`,
+ * `video-calibrate`, `calibrate`, `demo`.
  */
 
 import { calibrateCommand } from "./src/cli/calibrate.ts";
@@ -8,6 +8,7 @@ import { demoCommand } from "./src/cli/demo.ts";
 import { generateCommand } from "./src/cli/generate.ts";
 import { pipelineCommand } from "./src/cli/pipeline.ts";
 import { pixartCommand } from "./src/cli/pixart.ts";
+import { pixartCalibrateCommand } from "./src/cli/pixart_calibrate.ts";
 import { videoCommand } from "./src/cli/video.ts";
 import { videoCalibrateCommand } from "./src/cli/video_calibrate.ts";
 
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   generate: generateCommand,
   pipeline: pipelineCommand,
   pixart: pixartCommand,
+  "pixart-calibrate": pixartCalibrateCommand,
   video: videoCommand,
   "video-calibrate": videoCalibrateCommand,
   calibrate: calibrateCommand,

@@ -11,6 +11,8 @@ import { samplePixArt } from "../models/pixart_sampler.ts";
 import { readPromptEmbedding } from "../models/prompt_embeddings.ts";
 import { VaeDecoder } from "../models/vae.ts";
 import { pixartCommand } from "../src/cli/pixart.ts";
+import { pixartCalibrateCommand } from "../src/cli/pixart_calibrate.ts";
+import { loadPlan } from "../calibrate/plan_file.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError } from "./helpers.ts";
 import {
@@ -100,5 +102,43 @@ Deno.test("pixart CLI writes a PNG grid from prompt files", async () => {
   const view = new DataView(png.buffer);
   // IHDR: two 48-wide tiles with 2 px padding around and between → 2 + 48 + 2 + 48 + 2.
   deepEqual([view.getUint32(16), view.getUint32(20)], [102, 36]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pixart-calibrate writes a plan that 'pixart --plan' samples with at its size", async () => {
+  const dir = await Deno.makeTempDir();
+  const prompt = await writePromptFile(dir, "prompt.safetensors", PROMPTS[0]);
+  const negative = await writePromptFile(dir, "negative.safetensors", NEGATIVE);
+  const plan = join(dir, "plan.json");
+  await pixartCalibrateCommand([
+    `--model=${goldenPath(TINY_PIXART)}`,
+    `--prompt=${prompt}`,
+    `--negative=${negative}`,
+    "--threshold=0.1",
+    "--height=32",
+    "--width=48",
+    "--vae-scale=4",
+    "--steps=3",
+    `--out=${plan}`,
+  ]);
+  const file = await loadPlan(plan);
+  deepEqual([file.model.family, file.model.tokens, file.steps], ["pixart", 24, 3]);
+  const common = [
+    `--model=${goldenPath(TINY_PIXART)}`,
+    `--vae=${goldenPath(VAE)}`,
+    `--prompt=${prompt}`,
+    `--negative=${negative}`,
+    `--plan=${plan}`,
+    `--out=${join(dir, "out.png")}`,
+  ];
+  await pixartCommand([...common, "--height=32", "--width=48"]);
+  await Deno.stat(join(dir, "out.png"));
+  // The plan was made for 32×48 px; the model's default size is another token grid.
+  try {
+    await pixartCommand(common);
+    throw new Error("a plan for another size was accepted");
+  } catch (e) {
+    if (!/calibrated at 24 tokens|another model/.test((e as Error).message)) throw e;
+  }
   await Deno.remove(dir, { recursive: true });
 });
