@@ -49,6 +49,21 @@ export {
   type PixArtCompressedSampleOptions,
 } from "./models/pixart_compression.ts";
 export { parseVaeConfig, type VaeConfig } from "./models/vae_config.ts";
+export { type STDiT2LoadOptions, STDiT2Model } from "./models/stdit2.ts";
+export { parseSTDiT2Config, type STDiT2Config } from "./models/stdit2_config.ts";
+export { VideoConditioning, type VideoInfo } from "./models/stdit2_conditioning.ts";
+export {
+  latentVideo,
+  sampleSTDiT2,
+  type STDiT2SampleOptions,
+  type VideoSize,
+} from "./models/stdit2_sampler.ts";
+export { type GeneratedVideos, generateVideos } from "./models/stdit2_pipeline.ts";
+export {
+  stdit2AtVideoSize,
+  type STDiT2CalibrationData,
+  type STDiT2CompressedSampleOptions,
+} from "./models/stdit2_compression.ts";
 export {
   DIT_SCHEDULER_CONFIG,
   parseSchedulerConfig,
