@@ -23,7 +23,9 @@ import { qkNormInPlace, type RopeTables, ropeTables } from "../src/ops/qk_norm.t
 import { patchEmbed3d, tokenGrid, unpatchify3d } from "../src/ops/video_patch.ts";
 import { type DType, Tensor } from "../src/tensor.ts";
 import { releaseWeights } from "./dit_weights.ts";
+import { feedForward } from "./feed_forward.ts";
 import { applyLinear, selfAttention } from "./layers.ts";
+import { mapRowChunks, rowsPerBinding } from "./row_chunks.ts";
 import type { STDiT2CalibrationData, STDiT2CompressedSampleOptions } from "./stdit2_compression.ts";
 import { stdit2CompressionTarget } from "./stdit2_compression.ts";
 import type { VideoConditioning } from "./stdit2_conditioning.ts";
@@ -41,6 +43,12 @@ import {
 export interface STDiT2LoadOptions {
   /** Storage of the large block matrices: "f32" (default) or "f16". */
   dtype?: DType;
+  /**
+   * Free each block matrix's buffer once packed into the linear kernel's texture, on CPU
+   * adapters where that texture is all the kernel reads: the weights are held once instead of
+   * twice (default false; such weights serve `linear` only).
+   */
+  freePackedWeights?: boolean;
 }
 
 /** Every LayerNorm of STDiT2 (blocks and final layer) uses this epsilon, without affine. */
@@ -139,7 +147,13 @@ export class STDiT2Model {
     if (dtype !== "f32" && dtype !== "f16") {
       throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
     }
-    const weights = await loadSTDiT2Weights(gpu, source, config, dtype);
+    const weights = await loadSTDiT2Weights(
+      gpu,
+      source,
+      config,
+      dtype,
+      options.freePackedWeights ?? false,
+    );
     return new STDiT2Model(gpu, config, weights, name);
   }
 
@@ -313,10 +327,8 @@ export class STDiT2Model {
     const h3 = this.#crossAttention(pass, h2, w);
     h2.release();
     const mlpIn = layerNormModulate(h3, NORM_EPS, modulation, 3, 4);
-    const hiddenMlp = applyLinear(mlpIn, w.fc1, "gelu_tanh");
+    const mlpOut = feedForward(mlpIn, w.fc1, w.fc2);
     mlpIn.release();
-    const mlpOut = applyLinear(hiddenMlp, w.fc2);
-    hiddenMlp.release();
     const h4 = gatedResidualAdd(h3, mlpOut, modulation, 5);
     for (const t of [h3, mlpOut, modulation]) t.release();
     return h4;
@@ -384,15 +396,21 @@ export class STDiT2Model {
     normed.release();
     const positionMajor = swapMiddleAxes(frameMajor); // [B, S, T, C]
     frameMajor.release();
-    const qkv = applyLinear(positionMajor, w.attnTemporal.qkv);
+    const sequences = positionMajor.reshape([batch * tokensPerFrame, frames, channels]);
     positionMajor.release();
-    this.#normalizeQk(qkv, w.attnTemporal, this.#ropeTables(frames));
-    const sequences = qkv.reshape([batch * tokensPerFrame, frames, 3 * channels]);
-    qkv.release();
-    const attended = fullAttention(sequences, this.heads);
+    const rope = this.#ropeTables(frames);
+    // Whole sequences per chunk, so the packed q/k/v fits one storage binding.
+    const perChunk = rowsPerBinding(sequences, frames * 3 * channels * 4);
+    const projected = mapRowChunks(sequences, perChunk, (rows) => {
+      const qkv = applyLinear(rows, w.attnTemporal.qkv);
+      this.#normalizeQk(qkv, w.attnTemporal, rope);
+      const attended = fullAttention(qkv, this.heads);
+      qkv.release();
+      const out = applyLinear(attended, w.attnTemporal.proj);
+      attended.release();
+      return out;
+    });
     sequences.release();
-    const projected = applyLinear(attended, w.attnTemporal.proj);
-    attended.release();
     const grouped = projected.reshape([batch, tokensPerFrame, frames, channels]);
     projected.release();
     const back = swapMiddleAxes(grouped); // [B, T, S, C]

@@ -7,6 +7,7 @@ import { type DType, Tensor } from "../src/tensor.ts";
 import { loadFloat, loadLinear } from "./dit_weights.ts";
 import type { LinearWeights } from "./layers.ts";
 import { headDim, type STDiT2Config } from "./stdit2_config.ts";
+import { keepWeightInTexture } from "../src/ops/linear.ts";
 import { checkWeights } from "./weight_check.ts";
 
 /** Sinusoid width every scalar embedder (timestep, size, frames, fps) starts from. */
@@ -175,15 +176,32 @@ async function loadBlock(
   };
 }
 
+/** The large matrices of a block (what `dtype` and `freePackedWeights` apply to). */
+function blockMatrices(block: STDiT2BlockWeights): LinearWeights[] {
+  return [
+    block.attn.qkv,
+    block.attn.proj,
+    block.attnTemporal.qkv,
+    block.attnTemporal.proj,
+    block.crossQ,
+    block.crossKv,
+    block.crossProj,
+    block.fc1,
+    block.fc2,
+  ];
+}
+
 /**
  * Validates every key and shape first (one CheckpointError listing all problems), then
- * uploads. `dtype` applies to the large block matrices.
+ * uploads. `dtype` applies to the large block matrices; with `freePackedWeights` their buffers
+ * are freed block by block once packed into the linear kernel's textures (CPU adapters).
  */
 export async function loadSTDiT2Weights(
   gpu: Gpu,
   source: TensorSource,
   config: STDiT2Config,
   dtype: DType,
+  freePackedWeights = false,
 ): Promise<STDiT2Weights> {
   if (!source.has("y_embedder.y_embedding")) {
     // Named on its own: without it there is no null caption for guidance.
@@ -195,7 +213,13 @@ export async function loadSTDiT2Weights(
   checkWeights(source, expectedSTDiT2Shapes(config), "STDiT2");
   const blocks: STDiT2BlockWeights[] = [];
   for (let i = 0; i < config.depth; i++) {
-    blocks.push(await loadBlock(gpu, source, i, config, dtype));
+    const block = await loadBlock(gpu, source, i, config, dtype);
+    blocks.push(block);
+    if (freePackedWeights) {
+      for (const layer of blockMatrices(block)) keepWeightInTexture(layer.weight);
+      // Submitting now lets the freed buffers go block by block instead of at the end.
+      gpu.flush();
+    }
   }
   return {
     patchWeight: await loadFloat(gpu, source, "x_embedder.proj.weight", "f32"),
