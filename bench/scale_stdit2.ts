@@ -16,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { randomSTDiT2Source, STDIT2_XL_2 } from "../models/random_stdit2.ts";
+import { rowsPerBinding } from "../models/row_chunks.ts";
 import { STDiT2Model } from "../models/stdit2.ts";
 import { stdit2CostShape } from "../models/stdit2_cost.ts";
 import { latentVideo, sampleSTDiT2 } from "../models/stdit2_sampler.ts";
@@ -81,19 +82,34 @@ function randomPrompt(length: number, kept: number, channels: number): PromptEmb
 }
 
 /**
- * The grid of a temporal-attention launch (fullAttention over [B·S, T, 3C]): spatial and
- * temporal attention share the kernel name, and this tells their dispatches apart.
+ * The grids of the temporal-attention launches (fullAttention over chunks of the [B·S, T, 3C]
+ * sequences, chunked as the model does): spatial and temporal attention share the kernel name,
+ * and their grids tell them apart.
  */
-async function temporalGrid(gpu: Gpu, batch: number, tokensPerFrame: number): Promise<string> {
-  const qkv = Tensor.empty(gpu, [batch * tokensPerFrame, video.frames, 3 * config.hiddenSize]);
-  gpu.startCapture();
-  const out = fullAttention(qkv, config.numHeads);
-  await gpu.sync();
-  const { dispatches, release } = gpu.recorder.endCapture();
-  release();
-  out.release();
-  qkv.release();
-  return dispatches[0].workgroups.join("x");
+async function temporalGrids(
+  gpu: Gpu,
+  batch: number,
+  tokensPerFrame: number,
+): Promise<Set<string>> {
+  const rows = batch * tokensPerFrame;
+  const width = 3 * config.hiddenSize;
+  const probe = Tensor.empty(gpu, [1, video.frames, width]);
+  const perChunk = rowsPerBinding(probe, video.frames * width * 4);
+  probe.release();
+  const counts = new Set([Math.min(perChunk, rows), rows % perChunk || perChunk]);
+  const grids = new Set<string>();
+  for (const count of counts) {
+    const qkv = Tensor.empty(gpu, [count, video.frames, width]);
+    gpu.startCapture();
+    const out = fullAttention(qkv, config.numHeads);
+    await gpu.sync();
+    const { dispatches, release } = gpu.recorder.endCapture();
+    release();
+    out.release();
+    qkv.release();
+    grids.add(dispatches[0].workgroups.join("x"));
+  }
+  return grids;
 }
 
 interface StepReport {
@@ -135,7 +151,7 @@ async function measureStep(
   gpu: Gpu,
   model: STDiT2Model,
   prompt: PromptEmbedding,
-  temporalSignature: string,
+  temporalGrids: ReadonlySet<string>,
   plan: AttentionPlan | undefined,
 ): Promise<StepReport> {
   // Step 0 compiles most pipelines, step 1 the compressed methods' ones: time step 2.
@@ -160,11 +176,15 @@ async function measureStep(
   await gpu.sync();
   const { dispatches, release } = gpu.recorder.endCapture();
   const relabelled: CapturedDispatch[] = dispatches.map((d) =>
-    d.name === "fullAttention" && d.workgroups.join("x") === temporalSignature
+    d.name === "fullAttention" && temporalGrids.has(d.workgroups.join("x"))
       ? { ...d, name: "temporalAttention" }
       : d
   );
-  log(`  replaying ${relabelled.length} captured kernels one by one`);
+  const temporalLaunches = relabelled.filter((d) => d.name === "temporalAttention").length;
+  log(
+    `  replaying ${relabelled.length} captured kernels one by one (${temporalLaunches} of ` +
+      `them temporal attention over ${model.layers} layers)`,
+  );
   const times = await replayTimes(gpu.device, relabelled, 1);
   release();
   return {
@@ -192,7 +212,7 @@ log(
     `${grid.tokensPerFrame} tokens per frame`,
 );
 const prompt = randomPrompt(config.modelMaxLength, 40, config.captionChannels);
-const temporalSignature = await temporalGrid(gpu, 2, grid.tokensPerFrame);
+const temporal = await temporalGrids(gpu, 2, grid.tokensPerFrame);
 const window = Math.floor(grid.tokensPerFrame / 8);
 const column = methodColumn(config.depth);
 const costShape = stdit2CostShape(config, {
@@ -205,10 +225,10 @@ const plan: AttentionPlan = { window, methods: column.map((m) => ["FULL_ATTN", m
 
 started = performance.now();
 log("full attention: 3 steps, the third timed");
-const full = await measureStep(gpu, model, prompt, temporalSignature, undefined);
+const full = await measureStep(gpu, model, prompt, temporal, undefined);
 log(JSON.stringify(full));
 log(`plan at ${(100 * cost.attentionMacsFraction).toFixed(1)}% of the spatial-attention MACs`);
-const compressed = await measureStep(gpu, model, prompt, temporalSignature, plan);
+const compressed = await measureStep(gpu, model, prompt, temporal, plan);
 log(JSON.stringify(compressed));
 model.release();
 
