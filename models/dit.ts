@@ -3,13 +3,10 @@
  * sequence of kernel launches recorded into one command stream; nothing is read back.
  */
 
-import { join } from "node:path";
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import { CheckpointError, ShapeError } from "../src/errors.ts";
+import { ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { readJsonConfig } from "../src/io/config.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
-import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import { add } from "../src/ops/elementwise.ts";
 import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../src/ops/embedding.ts";
 import { layerNormModulate } from "../src/ops/norm.ts";
@@ -24,6 +21,7 @@ import {
   releaseWeights,
 } from "./dit_weights.ts";
 import { applyLinear, selfAttention } from "./layers.ts";
+import { loadFromFolder, weightDtype } from "./model_folder.ts";
 import {
   type CalibrationData,
   type CompressedSampleOptions,
@@ -81,22 +79,13 @@ export class DiTModel {
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
    * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
    */
-  static async load(gpu: Gpu, folder: string, options: DiTLoadOptions = {}): Promise<DiTModel> {
-    let stat: Deno.FileInfo;
-    try {
-      stat = await Deno.stat(folder);
-    } catch {
-      throw new CheckpointError(`model folder ${folder} does not exist`);
-    }
-    if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
-    const configPath = join(folder, "config.json");
-    const config = parseDiTConfig(await readJsonConfig(configPath), configPath);
-    const source = await ShardedCheckpoint.open(folder);
-    try {
-      return await DiTModel.fromSource(gpu, config, source, options, folder);
-    } finally {
-      source.close();
-    }
+  static load(gpu: Gpu, folder: string, options: DiTLoadOptions = {}): Promise<DiTModel> {
+    return loadFromFolder(
+      folder,
+      "model",
+      parseDiTConfig,
+      (config, source) => DiTModel.fromSource(gpu, config, source, options, folder),
+    );
   }
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
@@ -107,10 +96,7 @@ export class DiTModel {
     options: DiTLoadOptions = {},
     name = source.path,
   ): Promise<DiTModel> {
-    const dtype = options.dtype ?? "f32";
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
-    }
+    const dtype = weightDtype(options.dtype);
     const weights = await loadDiTWeights(
       gpu,
       source,
