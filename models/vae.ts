@@ -7,12 +7,9 @@
  * input pack, and each upsample is folded into its conv, so neither result is ever stored.
  */
 
-import { join } from "node:path";
-import { CheckpointError, ShapeError } from "../src/errors.ts";
+import { ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { readJsonConfig } from "../src/io/config.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
-import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import {
   conv2d,
   type Conv2dOptions,
@@ -24,6 +21,7 @@ import { groupNormApply, groupNormStats } from "../src/ops/group_norm.ts";
 import { linear } from "../src/ops/linear.ts";
 import { softmax } from "../src/ops/softmax.ts";
 import { Tensor } from "../src/tensor.ts";
+import { loadFromFolder, weightDtype } from "./model_folder.ts";
 import { parseVaeConfig, upscaleFactor, VAE_NORM_EPS, type VaeConfig } from "./vae_config.ts";
 import {
   type AttentionWeights,
@@ -63,22 +61,13 @@ export class VaeDecoder {
   ) {}
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
-  static async load(gpu: Gpu, folder: string, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
-    let stat: Deno.FileInfo;
-    try {
-      stat = await Deno.stat(folder);
-    } catch {
-      throw new CheckpointError(`VAE folder ${folder} does not exist`);
-    }
-    if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
-    const configPath = join(folder, "config.json");
-    const config = parseVaeConfig(await readJsonConfig(configPath), configPath);
-    const source = await ShardedCheckpoint.open(folder);
-    try {
-      return await VaeDecoder.fromSource(gpu, config, source, options);
-    } finally {
-      source.close();
-    }
+  static load(gpu: Gpu, folder: string, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
+    return loadFromFolder(
+      folder,
+      "VAE",
+      parseVaeConfig,
+      (config, source) => VaeDecoder.fromSource(gpu, config, source, options),
+    );
   }
 
   /** Builds a decoder from any tensor source (checked up front, all problems in one error). */
@@ -88,10 +77,7 @@ export class VaeDecoder {
     source: TensorSource,
     options: VaeLoadOptions = {},
   ): Promise<VaeDecoder> {
-    const dtype = options.dtype ?? "f32";
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new CheckpointError(`VAE weight dtype must be f32 or f16, got ${dtype}`);
-    }
+    const dtype = weightDtype(options.dtype, "VAE weight");
     return new VaeDecoder(gpu, config, await loadVaeDecoderWeights(gpu, source, config, dtype));
   }
 
