@@ -114,7 +114,14 @@ export async function loadPixArtWeights(
   config: PixArtConfig,
   dtype: DType,
 ): Promise<PixArtWeights> {
-  checkWeights(source, expectedPixArtShapes(config), "PixArt");
+  const expected = expectedPixArtShapes(config);
+  // Some conversions store the sincos table as a buffer; it is recomputed for each grid, so it is
+  // accepted (at the trained grid's shape) and ignored.
+  if (source.has("pos_embed.pos_embed")) {
+    const grid = config.sampleSize / config.patchSize;
+    expected.set("pos_embed.pos_embed", [1, grid * grid, pixartWidth(config)]);
+  }
+  checkWeights(source, expected, "PixArt");
   const blocks: PixArtBlockWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;
