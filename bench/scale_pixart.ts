@@ -98,16 +98,20 @@ function classify(times: readonly KernelTime[], wallSeconds: number): StepReport
   return report;
 }
 
-/** Why a size cannot run whole on this device, or null when its largest activations fit. */
+/**
+ * Why a size cannot run on this device, or null when it can: self-attention splits the CFG batch
+ * into single samples when it must, but one sample's packed q/k/v and the batch's hidden states
+ * are each bound whole.
+ */
 function bindingProblem(gpu: Gpu, config: PixArtConfig, tokens: number): string | null {
   const limit = gpu.limits.maxStorageBufferBindingSize;
-  // The packed q/k/v of the CFG batch is the largest tensor a kernel binds whole.
-  const qkvBytes = 2 * tokens * 3 * pixartWidth(config) * 4;
-  if (qkvBytes <= limit) return null;
-  return `the CFG batch's packed q/k/v is ${(qkvBytes / 2 ** 20).toFixed(0)} MiB, over this ` +
-    `device's ${
-      (limit / 2 ** 20).toFixed(0)
-    } MiB storage-binding limit (attention kernels bind it whole)`;
+  const width = pixartWidth(config);
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const qkvBytes = tokens * 3 * width * 4;
+  const hiddenBytes = 2 * tokens * width * 4;
+  if (qkvBytes <= limit && hiddenBytes <= limit) return null;
+  return `one sample's packed q/k/v is ${mib(qkvBytes)} and the CFG batch's hidden states ` +
+    `${mib(hiddenBytes)}, against this device's ${mib(limit)} storage-binding limit`;
 }
 
 async function measureStep(

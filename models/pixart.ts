@@ -5,13 +5,10 @@
  * the MLP. A forward pass is recorded into one command stream; nothing is read back.
  */
 
-import { join } from "node:path";
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import { CheckpointError, ShapeError } from "../src/errors.ts";
+import { ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { readJsonConfig } from "../src/io/config.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
-import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import { crossAttention } from "../src/ops/attention.ts";
 import { concatLastAxis } from "../src/ops/concat.ts";
 import { add, gatedResidualAdd, silu } from "../src/ops/elementwise.ts";
@@ -23,6 +20,7 @@ import { CaptionConditioning } from "./caption_conditioning.ts";
 import { releaseWeights } from "./dit_weights.ts";
 import { feedForward } from "./feed_forward.ts";
 import { applyLinear, selfAttention } from "./layers.ts";
+import { loadFromFolder, weightDtype } from "./model_folder.ts";
 import {
   parsePixArtConfig,
   pixartBaseSize,
@@ -93,26 +91,13 @@ export class PixArtModel {
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
    * sharded). Keys and shapes are all checked before any upload.
    */
-  static async load(
-    gpu: Gpu,
-    folder: string,
-    options: PixArtLoadOptions = {},
-  ): Promise<PixArtModel> {
-    let stat: Deno.FileInfo;
-    try {
-      stat = await Deno.stat(folder);
-    } catch {
-      throw new CheckpointError(`model folder ${folder} does not exist`);
-    }
-    if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
-    const configPath = join(folder, "config.json");
-    const config = parsePixArtConfig(await readJsonConfig(configPath), configPath);
-    const source = await ShardedCheckpoint.open(folder);
-    try {
-      return await PixArtModel.fromSource(gpu, config, source, options, folder);
-    } finally {
-      source.close();
-    }
+  static load(gpu: Gpu, folder: string, options: PixArtLoadOptions = {}): Promise<PixArtModel> {
+    return loadFromFolder(
+      folder,
+      "model",
+      parsePixArtConfig,
+      (config, source) => PixArtModel.fromSource(gpu, config, source, options, folder),
+    );
   }
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
@@ -123,10 +108,7 @@ export class PixArtModel {
     options: PixArtLoadOptions = {},
     name = source.path,
   ): Promise<PixArtModel> {
-    const dtype = options.dtype ?? "f32";
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
-    }
+    const dtype = weightDtype(options.dtype);
     const weights = await loadPixArtWeights(gpu, source, config, dtype);
     return new PixArtModel(gpu, config, weights, name);
   }
