@@ -5,15 +5,12 @@
  * swap, cross-attention over every token of a sample with its caption mask.
  */
 
-import { join } from "node:path";
 import type { CompressionTarget } from "../calibrate/compression_target.ts";
 import type { StagedPass } from "../calibrate/staged_model.ts";
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import { CheckpointError, ShapeError } from "../src/errors.ts";
+import { ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { readJsonConfig } from "../src/io/config.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
-import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import { crossAttention, fullAttention } from "../src/ops/attention.ts";
 import { add, gatedResidualAdd, silu } from "../src/ops/elementwise.ts";
 import { timestepEmbeddingCpu } from "../src/ops/embedding.ts";
@@ -31,6 +28,7 @@ import { stdit2CompressionTarget } from "./stdit2_compression.ts";
 import type { VideoConditioning } from "./stdit2_conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./stdit2_config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./stdit2_position.ts";
+import { loadFromFolder, weightDtype } from "./model_folder.ts";
 import {
   loadSTDiT2Weights,
   type ScalarEmbedderWeights,
@@ -113,26 +111,13 @@ export class STDiT2Model {
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
-  static async load(
-    gpu: Gpu,
-    folder: string,
-    options: STDiT2LoadOptions = {},
-  ): Promise<STDiT2Model> {
-    let stat: Deno.FileInfo;
-    try {
-      stat = await Deno.stat(folder);
-    } catch {
-      throw new CheckpointError(`model folder ${folder} does not exist`);
-    }
-    if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
-    const configPath = join(folder, "config.json");
-    const config = parseSTDiT2Config(await readJsonConfig(configPath), configPath);
-    const source = await ShardedCheckpoint.open(folder);
-    try {
-      return await STDiT2Model.fromSource(gpu, config, source, options, folder);
-    } finally {
-      source.close();
-    }
+  static load(gpu: Gpu, folder: string, options: STDiT2LoadOptions = {}): Promise<STDiT2Model> {
+    return loadFromFolder(
+      folder,
+      "model",
+      parseSTDiT2Config,
+      (config, source) => STDiT2Model.fromSource(gpu, config, source, options, folder),
+    );
   }
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
@@ -143,10 +128,7 @@ export class STDiT2Model {
     options: STDiT2LoadOptions = {},
     name = source.path,
   ): Promise<STDiT2Model> {
-    const dtype = options.dtype ?? "f32";
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new CheckpointError(`weight dtype must be f32 or f16, got ${dtype}`);
-    }
+    const dtype = weightDtype(options.dtype);
     const weights = await loadSTDiT2Weights(
       gpu,
       source,
