@@ -18,7 +18,7 @@ import { type PixArtConfig, pixartWidth } from "../models/pixart_config.ts";
 import { pixartCostShape } from "../models/pixart_cost.ts";
 import { samplePixArt } from "../models/pixart_sampler.ts";
 import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
-import { PIXART_SIGMA_1024, RandomPixArtSource } from "../models/random_pixart.ts";
+import { PIXART_SIGMA_1024, randomPixArtSource } from "../models/random_pixart.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import { getGpu, type Gpu } from "../src/gpu/context.ts";
@@ -149,7 +149,7 @@ const prompts = {
 };
 const dtype = values.dtype === "f32" ? "f32" : "f16";
 let started = performance.now();
-const model = await PixArtModel.fromSource(gpu, config, new RandomPixArtSource(config), { dtype });
+const model = await PixArtModel.fromSource(gpu, config, randomPixArtSource(config), { dtype });
 log(
   `random PixArt-Σ weights (${dtype}) built in ${
     ((performance.now() - started) / 1000).toFixed(0)
