@@ -5,9 +5,10 @@ import { compress } from "../../calibrate/compress.ts";
 import { DiTModel } from "../../models/dit.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
-import { DEFAULT_MODEL, numberOption } from "./generate.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
+import { DEFAULT_MODEL } from "./generate.ts";
 import { ProgressBar } from "./progress.ts";
+import { dtypeOption, numberOption, samplerOption } from "./options.ts";
 
 const HELP = `deno task calibrate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
@@ -52,12 +53,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   const threshold = numberOption(values.threshold, "threshold", NaN);
   const nCalib = numberOption(values["n-calib"], "n-calib", 8);
   const steps = numberOption(values.steps, "steps", 20);
-  const sampler = values.sampler as SamplerName;
-  if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(
-      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
-    );
-  }
+  const sampler = samplerOption(values.sampler);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
   // Option errors come before loading the model or touching the GPU.
   if (!(threshold > 0)) {
@@ -66,11 +62,9 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   if (!Number.isInteger(nCalib) || nCalib < 1) {
     throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
   }
-  if (values.dtype !== "f32" && values.dtype !== "f16") {
-    throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
-  }
+  const dtype = dtypeOption(values.dtype);
   const gpu = await getGpu();
-  const model = await DiTModel.load(gpu, values.model!, { dtype: values.dtype });
+  const model = await DiTModel.load(gpu, values.model!, { dtype });
   const progress = new ProgressBar("calibrating", steps);
   const sampler_ = await compress(
     model,

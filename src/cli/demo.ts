@@ -16,9 +16,10 @@ import { getGpu } from "../gpu/context.ts";
 import { OptionError } from "../errors.ts";
 import { type DemoRow, evaluateRows, writeDemoReport } from "../eval/demo_report.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
-import { DEFAULT_MODEL, numberOption } from "./generate.ts";
+import { DEFAULT_MODEL } from "./generate.ts";
 import { readLabelInfo } from "./labels.ts";
 import { formatSeconds, ProgressBar } from "./progress.ts";
+import { numberOption } from "./options.ts";
 
 const HELP = `deno task demo [options]
   --out DIR          output folder (default out/demo)

@@ -8,10 +8,11 @@ import { planCost } from "../compression/plan.ts";
 import { ditCostShape } from "../../models/dit_cost.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { parseLabels, readLabelInfo } from "./labels.ts";
 import { ProgressBar } from "./progress.ts";
+import { dtypeOption, numberOption, samplerOption } from "./options.ts";
 
 export const DEFAULT_MODEL = new URL("../../models/tiny-fmnist", import.meta.url).pathname;
 
@@ -26,16 +27,6 @@ const HELP = `deno task generate [options]
   --dtype f32|f16   weight storage on the GPU (default f32)
   --out FILE        output PNG (default out/samples.png)
   --cols N          grid columns`;
-
-/** Parses a number option, naming it in the error. */
-export function numberOption(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n)) {
-    throw new OptionError(`--${name} must be a number, got "${value}"`);
-  }
-  return n;
-}
 
 export async function generateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -58,20 +49,13 @@ export async function generateCommand(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  const sampler = values.sampler as SamplerName;
-  if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(
-      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
-    );
-  }
-  if (values.dtype !== "f32" && values.dtype !== "f16") {
-    throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
-  }
+  const sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
   const seed = numberOption(values.seed, "seed", 0);
   const cols = values.cols === undefined ? undefined : numberOption(values.cols, "cols", 0);
   const info = await readLabelInfo(values.model!);
   const gpu = await getGpu();
-  const model = await DiTModel.load(gpu, values.model!, { dtype: values.dtype });
+  const model = await DiTModel.load(gpu, values.model!, { dtype });
   const { config } = model;
   if (config.inChannels !== 1 && config.inChannels !== 3) {
     throw new OptionError(

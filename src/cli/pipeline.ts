@@ -6,10 +6,10 @@ import { ditCostShape } from "../../models/dit_cost.ts";
 import { planCost } from "../compression/plan.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
-import { numberOption } from "./generate.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
+import { dtypeOption, numberOption, samplerOption } from "./options.ts";
 
 const HELP = `deno task pipeline [options]
   --pipeline ROOT     diffusers DiT pipeline folder: transformer/, vae/,
@@ -77,14 +77,8 @@ export async function pipelineCommand(args: string[]): Promise<void> {
   if (root === undefined && (!values.transformer || !values.vae)) {
     throw new OptionError("give --pipeline ROOT, or both --transformer DIR and --vae DIR");
   }
-  const sampler = values.sampler as SamplerName | undefined;
-  if (sampler !== undefined && !SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(`--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${sampler}"`);
-  }
-  const dtype = values.dtype;
-  if (dtype !== "f32" && dtype !== "f16") {
-    throw new OptionError(`--dtype must be f32 or f16, got "${dtype}"`);
-  }
+  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
   const steps = integerOption(values.steps, "steps");
   const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 4);
   const seed = integerOption(values.seed, "seed") ?? 0;

@@ -10,10 +10,10 @@ import { VaeDecoder } from "../../models/vae.ts";
 import { upscaleFactor } from "../../models/vae_config.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
-import { numberOption } from "./generate.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
+import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
 
 const HELP = `deno run -A --unstable-webgpu cli.ts pixart [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -31,11 +31,6 @@ const HELP = `deno run -A --unstable-webgpu cli.ts pixart [options]
   --dtype f32|f16   weight storage on the GPU (default f32)
   --out FILE        output PNG grid (default out/pixart.png)
   --cols N          grid columns`;
-
-function requireOption(value: string | undefined, name: string): string {
-  if (value === undefined || value === "") throw new OptionError(`--${name} is required`);
-  return value;
-}
 
 export async function pixartCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -65,16 +60,9 @@ export async function pixartCommand(args: string[]): Promise<void> {
   // Option errors come before loading anything or touching the GPU.
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
-  const promptPaths = requireOption(values.prompt, "prompt").split(",").filter((p) => p !== "");
-  const sampler = values.sampler as SamplerName;
-  if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(
-      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
-    );
-  }
-  if (values.dtype !== "f32" && values.dtype !== "f16") {
-    throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
-  }
+  const promptPaths = listOption(requireOption(values.prompt, "prompt"));
+  const sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
   const size = {
     height: values.height === undefined ? undefined : numberOption(values.height, "height", 0),
     width: values.width === undefined ? undefined : numberOption(values.width, "width", 0),
@@ -85,7 +73,7 @@ export async function pixartCommand(args: string[]): Promise<void> {
   let cfgScale = numberOption(values.cfg, "cfg", 4.5);
 
   const gpu = await getGpu();
-  const model = await PixArtModel.load(gpu, modelDir, { dtype: values.dtype });
+  const model = await PixArtModel.load(gpu, modelDir, { dtype });
   const vae = await VaeDecoder.load(gpu, vaeDir);
   try {
     checkVaeFits(model, vae);

@@ -8,9 +8,9 @@ import { PIXART_VAE_SCALE } from "../../models/pixart_sampler.ts";
 import { readPromptEmbedding } from "../../models/prompt_embeddings.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
-import { numberOption } from "./generate.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
+import { listOption, numberOption, samplerOption } from "./options.ts";
 
 const HELP = `deno run -A --unstable-webgpu cli.ts pixart-calibrate [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -60,12 +60,7 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
   if (!(threshold > 0)) {
     throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
   }
-  const sampler = values.sampler as SamplerName;
-  if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(
-      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
-    );
-  }
+  const sampler = samplerOption(values.sampler);
   const resolution = {
     height: values.height === undefined ? undefined : numberOption(values.height, "height", 0),
     width: values.width === undefined ? undefined : numberOption(values.width, "width", 0),
@@ -78,9 +73,7 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
   try {
     const { captionChannels } = model.config;
     const prompts = await Promise.all(
-      values.prompt.split(",").filter((p) => p !== "").map((p) =>
-        readPromptEmbedding(p, captionChannels)
-      ),
+      listOption(values.prompt).map((p) => readPromptEmbedding(p, captionChannels)),
     );
     const negative = values.negative === undefined
       ? undefined

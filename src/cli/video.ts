@@ -17,10 +17,10 @@ import type { AttentionPlan } from "../compression/plan.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
 import { readJsonConfig } from "../io/config.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
-import { numberOption } from "./generate.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
+import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
 
 const HELP = `deno run -A --unstable-webgpu cli.ts video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
@@ -40,11 +40,6 @@ const HELP = `deno run -A --unstable-webgpu cli.ts video [options]
   --dtype f32|f16      weight storage on the GPU (default f32)
   --out FILE           animated PNG (default out/video.png; several prompts: out/video-0.png, …)
   --sheet FILE         contact sheet PNG, a row per video (default: --out with -sheet)`;
-
-function requireOption(value: string | undefined, name: string): string {
-  if (value === undefined || value === "") throw new OptionError(`--${name} is required`);
-  return value;
-}
 
 /** The video-size options shared by `video` and `video-calibrate`. */
 export const VIDEO_SIZE_OPTIONS = {
@@ -100,16 +95,9 @@ export async function videoCommand(args: string[]): Promise<void> {
   // Option errors come before loading anything or touching the GPU.
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
-  const promptPaths = requireOption(values.prompt, "prompt").split(",").filter((p) => p !== "");
-  let sampler = values.sampler as SamplerName;
-  if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(
-      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
-    );
-  }
-  if (values.dtype !== "f32" && values.dtype !== "f16") {
-    throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
-  }
+  const promptPaths = listOption(requireOption(values.prompt, "prompt"));
+  let sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
   const size = videoSizeOptions(values);
   const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
   latentVideo(video); // checks the sizes before loading any weights
@@ -119,7 +107,7 @@ export async function videoCommand(args: string[]): Promise<void> {
   let cfgScale = numberOption(values.cfg, "cfg", 7);
 
   const gpu = await getGpu();
-  const model = await STDiT2Model.load(gpu, modelDir, { dtype: values.dtype });
+  const model = await STDiT2Model.load(gpu, modelDir, { dtype });
   const vae = await VaeDecoder.load(gpu, vaeDir);
   try {
     checkVideoVae(model, vae);

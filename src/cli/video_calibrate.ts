@@ -11,10 +11,10 @@ import { stdit2AtVideoSize } from "../../models/stdit2_compression.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../../models/stdit2_sampler.ts";
 import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
-import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
-import { numberOption } from "./generate.ts";
+import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
+import { dtypeOption, listOption, numberOption, samplerOption } from "./options.ts";
 
 const HELP = `deno run -A --unstable-webgpu cli.ts video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
@@ -62,27 +62,18 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   if (!(threshold > 0)) {
     throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
   }
-  const sampler = values.sampler as SamplerName;
-  if (!SAMPLER_NAMES.includes(sampler)) {
-    throw new OptionError(
-      `--sampler must be one of ${SAMPLER_NAMES.join(", ")}, got "${values.sampler}"`,
-    );
-  }
-  if (values.dtype !== "f32" && values.dtype !== "f16") {
-    throw new OptionError(`--dtype must be f32 or f16, got "${values.dtype}"`);
-  }
+  const sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
   latentVideo(size);
   const steps = numberOption(values.steps, "steps", 100);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const gpu = await getGpu();
-  const model = await STDiT2Model.load(gpu, values.model, { dtype: values.dtype });
+  const model = await STDiT2Model.load(gpu, values.model, { dtype });
   try {
     const prompts = await Promise.all(
-      values.prompt.split(",").filter((p) => p !== "").map((p) =>
-        readPromptEmbedding(p, model.config.captionChannels)
-      ),
+      listOption(values.prompt).map((p) => readPromptEmbedding(p, model.config.captionChannels)),
     );
     const progress = new ProgressBar("calibrating", steps);
     const compressed = await compress(
