@@ -7,6 +7,7 @@ import {
   numberOption,
   requireOption,
   samplerOption,
+  thresholdOption,
 } from "../src/cli/options.ts";
 import { OptionError } from "../src/errors.ts";
 
@@ -35,4 +36,11 @@ Deno.test("samplerOption and dtypeOption accept the known names only", () => {
   );
   assert.equal(dtypeOption("f16"), "f16");
   assert.throws(() => dtypeOption("bf16"), optionError(/--dtype must be f32 or f16, got "bf16"/));
+});
+
+Deno.test("thresholdOption: required and positive", () => {
+  assert.equal(thresholdOption("0.05"), 0.05);
+  assert.throws(() => thresholdOption(undefined), optionError(/--threshold is required/));
+  assert.throws(() => thresholdOption("0"), optionError(/--threshold must be a positive number/));
+  assert.throws(() => thresholdOption("-1"), optionError(/positive number, got -1/));
 });

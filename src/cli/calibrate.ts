@@ -8,7 +8,7 @@ import { getGpu } from "../gpu/context.ts";
 import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { DEFAULT_MODEL } from "./generate.ts";
 import { ProgressBar } from "./progress.ts";
-import { dtypeOption, numberOption, samplerOption } from "./options.ts";
+import { dtypeOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
 
 const HELP = `deno task calibrate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
@@ -47,18 +47,12 @@ export async function calibrateCommand(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  if (values.threshold === undefined) {
-    throw new OptionError("--threshold is required (e.g. --threshold 0.05)");
-  }
-  const threshold = numberOption(values.threshold, "threshold", NaN);
+  const threshold = thresholdOption(values.threshold);
   const nCalib = numberOption(values["n-calib"], "n-calib", 8);
   const steps = numberOption(values.steps, "steps", 20);
   const sampler = samplerOption(values.sampler);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
   // Option errors come before loading the model or touching the GPU.
-  if (!(threshold > 0)) {
-    throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
-  }
   if (!Number.isInteger(nCalib) || nCalib < 1) {
     throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
   }

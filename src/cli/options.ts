@@ -40,3 +40,13 @@ export function dtypeOption(value: string | undefined): "f32" | "f16" {
   }
   return value;
 }
+
+/** The calibration threshold δ: required and positive. */
+export function thresholdOption(value: string | undefined): number {
+  if (value === undefined) throw new OptionError("--threshold is required (e.g. --threshold 0.05)");
+  const threshold = numberOption(value, "threshold", NaN);
+  if (!(threshold > 0)) {
+    throw new OptionError(`--threshold must be a positive number, got ${value}`);
+  }
+  return threshold;
+}

@@ -10,7 +10,7 @@ import { OptionError } from "../errors.ts";
 import { getGpu } from "../gpu/context.ts";
 import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
-import { listOption, numberOption, samplerOption } from "./options.ts";
+import { listOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
 
 const HELP = `deno run -A --unstable-webgpu cli.ts pixart-calibrate [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -53,13 +53,7 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
   }
   if (!values.model) throw new OptionError("--model is required");
   if (!values.prompt) throw new OptionError("--prompt is required (calibration prompt files)");
-  if (values.threshold === undefined) {
-    throw new OptionError("--threshold is required (e.g. --threshold 0.05)");
-  }
-  const threshold = numberOption(values.threshold, "threshold", NaN);
-  if (!(threshold > 0)) {
-    throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
-  }
+  const threshold = thresholdOption(values.threshold);
   const sampler = samplerOption(values.sampler);
   const resolution = {
     height: values.height === undefined ? undefined : numberOption(values.height, "height", 0),

@@ -14,7 +14,13 @@ import { getGpu } from "../gpu/context.ts";
 import { SAMPLER_NAMES } from "../sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
-import { dtypeOption, listOption, numberOption, samplerOption } from "./options.ts";
+import {
+  dtypeOption,
+  listOption,
+  numberOption,
+  samplerOption,
+  thresholdOption,
+} from "./options.ts";
 
 const HELP = `deno run -A --unstable-webgpu cli.ts video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
@@ -55,13 +61,7 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   }
   if (!values.model) throw new OptionError("--model is required");
   if (!values.prompt) throw new OptionError("--prompt is required (calibration prompts)");
-  if (values.threshold === undefined) {
-    throw new OptionError("--threshold is required (e.g. --threshold 0.05)");
-  }
-  const threshold = numberOption(values.threshold, "threshold", NaN);
-  if (!(threshold > 0)) {
-    throw new OptionError(`--threshold must be a positive number, got ${values.threshold}`);
-  }
+  const threshold = thresholdOption(values.threshold);
   const sampler = samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
