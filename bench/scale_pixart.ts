@@ -13,17 +13,16 @@
  */
 
 import { parseArgs } from "node:util";
+import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
 import { PixArtModel } from "../models/pixart.ts";
 import { type PixArtConfig, pixartWidth } from "../models/pixart_config.ts";
 import { pixartCostShape } from "../models/pixart_cost.ts";
 import { samplePixArt } from "../models/pixart_sampler.ts";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
 import { PIXART_SIGMA_1024, randomPixArtSource } from "../models/random_pixart.ts";
-import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import { getGpu, type Gpu } from "../src/gpu/context.ts";
 import type { KernelTime } from "../src/gpu/profiler.ts";
-import { gaussianNoise } from "../src/sampling/prng.ts";
+import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -39,36 +38,6 @@ const { values } = parseArgs({
 const PAPER_SPEEDUP: Record<number, string> = { 1024: "1.24× (D6)", 2048: "1.79× (D6)" };
 const MEASURED_STEP = 2;
 const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
-
-/**
- * A per-layer method mix near 40% of the full self-attention MACs at w = N/8 (a window step
- * costs (2w+1)/N ≈ 1/4, CFG sharing halves, output sharing is free): per 7 layers 1 full,
- * 2 ASC, 2 WA-RS, 1 WA-RS+ASC and 1 output share, 2.625/7 = 37.5%, repeated over the depth.
- */
-function methodColumn(layers: number): AttentionMethod[] {
-  const pattern: AttentionMethod[] = [
-    "FULL_ATTN",
-    "RESIDUAL_WINDOW_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "OUTPUT_SHARE",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN_CFG_SHARE",
-  ];
-  return Array.from({ length: layers }, (_, l) => pattern[l % pattern.length]);
-}
-
-function randomPrompt(
-  length: number,
-  kept: number,
-  channels: number,
-  seed: number,
-): PromptEmbedding {
-  const embeds = gaussianNoise(seed, 0, length * channels);
-  embeds.fill(0, kept * channels);
-  const mask = new Float32Array(length).fill(1, 0, kept);
-  return { source: `random caption ${seed}`, length, channels, embeds, mask };
-}
 
 interface StepReport {
   wallSeconds: number;
@@ -167,7 +136,7 @@ for (const px of values.px!.split(",").map(Number)) {
     rows.push({ px, tokens, skipped: problem });
     continue;
   }
-  const column = methodColumn(config.numLayers);
+  const column = mixedMethodColumn(config.numLayers);
   const costShape = pixartCostShape(config, tokens, captionTokens);
   const cost = planCost({ window, methods: column.map((m) => [m]) }, costShape);
   const plan: AttentionPlan = {

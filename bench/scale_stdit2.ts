@@ -15,20 +15,19 @@
  */
 
 import { parseArgs } from "node:util";
+import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
 import { randomSTDiT2Source, STDIT2_XL_2 } from "../models/random_stdit2.ts";
 import { rowsPerBinding } from "../models/row_chunks.ts";
 import { STDiT2Model } from "../models/stdit2.ts";
 import { stdit2CostShape } from "../models/stdit2_cost.ts";
 import { latentVideo, sampleSTDiT2 } from "../models/stdit2_sampler.ts";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
-import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import { getGpu, type Gpu } from "../src/gpu/context.ts";
 import { type CapturedDispatch, type KernelTime, replayTimes } from "../src/gpu/profiler.ts";
 import { fullAttention } from "../src/ops/attention.ts";
 import { linearCacheBytes } from "../src/ops/linear.ts";
-import { gaussianNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
+import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -53,33 +52,6 @@ const video = latentVideo(
   },
 );
 const config = { ...STDIT2_XL_2, depth: values.small ? 2 : Number(values.layers) };
-
-/**
- * A per-layer mix of the four methods near DiTFastAttn's stronger Open-Sora plans: per 7 layers
- * 1 full, 2 WA-RS, 2 ASC, 1 WA-RS+ASC and 1 output share. With w = S/8 a window step costs
- * (2w+1)/S ≈ 1/4 of full, sharing halves, output share is free: 2.6/7 ≈ 37% of the
- * spatial-attention MACs.
- */
-function methodColumn(layers: number): AttentionMethod[] {
-  const pattern: AttentionMethod[] = [
-    "FULL_ATTN",
-    "RESIDUAL_WINDOW_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "OUTPUT_SHARE",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN_CFG_SHARE",
-  ];
-  return Array.from({ length: layers }, (_, l) => pattern[l % pattern.length]);
-}
-
-/** A caption of `length` tokens, the first `kept` of them real (T5 pads to the max length). */
-function randomPrompt(length: number, kept: number, channels: number): PromptEmbedding {
-  const embeds = gaussianNoise(7, 0, length * channels);
-  embeds.fill(0, kept * channels);
-  const mask = new Float32Array(length).fill(1, 0, kept);
-  return { source: "random caption", length, channels, embeds, mask };
-}
 
 /**
  * The grids of the temporal-attention launches (fullAttention over chunks of the [B·S, T, 3C]
@@ -211,10 +183,10 @@ log(
     `${video.latentHeight}×${video.latentWidth}, ${grid.rows}×${grid.columns} = ` +
     `${grid.tokensPerFrame} tokens per frame`,
 );
-const prompt = randomPrompt(config.modelMaxLength, 40, config.captionChannels);
+const prompt = randomPrompt(config.modelMaxLength, 40, config.captionChannels, 7);
 const temporal = await temporalGrids(gpu, 2, grid.tokensPerFrame);
 const window = Math.floor(grid.tokensPerFrame / 8);
-const column = methodColumn(config.depth);
+const column = mixedMethodColumn(config.depth);
 const costShape = stdit2CostShape(config, {
   frames: grid.frames,
   tokensPerFrame: grid.tokensPerFrame,

@@ -1,0 +1,40 @@
+/**
+ * Inputs shared by the scale benchmarks of the caption-conditioned families (PixArt, STDiT2): a
+ * fixed per-layer method mix standing in for a calibrated plan, and random captions.
+ */
+
+import type { AttentionMethod } from "../src/compression/methods.ts";
+import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
+import { gaussianNoise } from "../src/sampling/prng.ts";
+
+/**
+ * A per-layer mix of the four methods near DiTFastAttn's stronger plans: per 7 layers 1 full,
+ * 2 WA-RS, 2 ASC, 1 WA-RS+ASC and 1 output share, repeated over the depth. With w = N/8 a window
+ * step costs (2w+1)/N ≈ 1/4 of full, sharing halves it and output sharing is free, so the mix
+ * costs 2.625/7 = 37.5% of the self-attention MACs.
+ */
+export function mixedMethodColumn(layers: number): AttentionMethod[] {
+  const pattern: AttentionMethod[] = [
+    "FULL_ATTN",
+    "RESIDUAL_WINDOW_ATTN",
+    "FULL_ATTN_CFG_SHARE",
+    "RESIDUAL_WINDOW_ATTN",
+    "OUTPUT_SHARE",
+    "FULL_ATTN_CFG_SHARE",
+    "RESIDUAL_WINDOW_ATTN_CFG_SHARE",
+  ];
+  return Array.from({ length: layers }, (_, l) => pattern[l % pattern.length]);
+}
+
+/** A caption of `length` tokens, the first `kept` of them real (T5 pads to the max length). */
+export function randomPrompt(
+  length: number,
+  kept: number,
+  channels: number,
+  seed: number,
+): PromptEmbedding {
+  const embeds = gaussianNoise(seed, 0, length * channels);
+  embeds.fill(0, kept * channels);
+  const mask = new Float32Array(length).fill(1, 0, kept);
+  return { source: `random caption ${seed}`, length, channels, embeds, mask };
+}
