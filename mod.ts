@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { compress, DiTModel, getGpu, sampleDiT } from "@ditfastattn/ditfastattn";
- * const model = await DiTModel.load(await getGpu(), "models/tiny-fmnist");
+ * const model = await DiTModel.load(await getGpu(), "assets/tiny-fmnist");
  * const full = await sampleDiT(model, { labels: [0, 7], steps: 20, seed: 1 });
  * const sampler = await compress(model, { count: 8 }, { threshold: 0.05, steps: 20 });
  * const fast = await sampler.sample({ labels: [0, 7], seed: 1 });
@@ -18,52 +18,52 @@ export { getGpu, Gpu, type GpuOptions, type KernelCall } from "./src/gpu/context
 export { type DType, Tensor } from "./src/tensor.ts";
 export { CheckpointError, DeviceError, OptionError, PlanError, ShapeError } from "./src/errors.ts";
 
-export { type DiTLoadOptions, DiTModel } from "./models/dit.ts";
-export { type DiTConfig, parseDiTConfig } from "./models/dit_config.ts";
-export { type DiTSampleOptions, sampleDiT } from "./models/dit_sampler.ts";
+export { type DiTLoadOptions, DiTModel } from "./models/dit/model.ts";
+export { type DiTConfig, parseDiTConfig } from "./models/dit/config.ts";
+export { type DiTSampleOptions, sampleDiT } from "./models/dit/sample.ts";
 export {
   type DiTGenerateOptions,
   type DiTGenerateResult,
   DiTPipeline,
   type DiTPipelineFolders,
   type DiTPipelineLoadOptions,
-} from "./models/dit_pipeline.ts";
-export { VaeDecoder, type VaeLoadOptions } from "./models/vae.ts";
-export { type PixArtLoadOptions, PixArtModel } from "./models/pixart.ts";
-export { parsePixArtConfig, type PixArtConfig } from "./models/pixart_config.ts";
-export { CaptionConditioning, type SizeConditions } from "./models/caption_conditioning.ts";
+} from "./models/dit/pipeline.ts";
+export { VaeDecoder, type VaeLoadOptions } from "./models/vae/model.ts";
+export { type PixArtLoadOptions, PixArtModel } from "./models/pixart/model.ts";
+export { parsePixArtConfig, type PixArtConfig } from "./models/pixart/config.ts";
+export { CaptionConditioning, type SizeConditions } from "./src/nn/caption_conditioning.ts";
 export {
   type PixArtResolution,
   type PixArtSampleOptions,
   samplePixArt,
-} from "./models/pixart_sampler.ts";
-export { generatePixArtImages, type PixArtImages } from "./models/pixart_pipeline.ts";
+} from "./models/pixart/sample.ts";
+export { generatePixArtImages, type PixArtImages } from "./models/pixart/pipeline.ts";
 export {
   type PromptEmbedding,
   readPromptEmbedding,
   stackPrompts,
-} from "./models/prompt_embeddings.ts";
+} from "./src/io/prompt_embeddings.ts";
 export {
   pixartAtResolution,
   type PixArtCalibration,
   type PixArtCompressedSampleOptions,
-} from "./models/pixart_compression.ts";
-export { parseVaeConfig, type VaeConfig } from "./models/vae_config.ts";
-export { type STDiT2LoadOptions, STDiT2Model } from "./models/stdit2.ts";
-export { parseSTDiT2Config, type STDiT2Config } from "./models/stdit2_config.ts";
-export { VideoConditioning, type VideoInfo } from "./models/stdit2_conditioning.ts";
+} from "./calibrate/targets/pixart.ts";
+export { parseVaeConfig, type VaeConfig } from "./models/vae/config.ts";
+export { type STDiT2LoadOptions, STDiT2Model } from "./models/stdit2/model.ts";
+export { parseSTDiT2Config, type STDiT2Config } from "./models/stdit2/config.ts";
+export { VideoConditioning, type VideoInfo } from "./models/stdit2/conditioning.ts";
 export {
   latentVideo,
   sampleSTDiT2,
   type STDiT2SampleOptions,
   type VideoSize,
-} from "./models/stdit2_sampler.ts";
-export { type GeneratedVideos, generateVideos } from "./models/stdit2_pipeline.ts";
+} from "./models/stdit2/sample.ts";
+export { type GeneratedVideos, generateVideos } from "./models/stdit2/pipeline.ts";
 export {
   stdit2AtVideoSize,
   type STDiT2CalibrationData,
   type STDiT2CompressedSampleOptions,
-} from "./models/stdit2_compression.ts";
+} from "./calibrate/targets/stdit2.ts";
 export {
   DIT_SCHEDULER_CONFIG,
   parseSchedulerConfig,
@@ -75,7 +75,7 @@ export {
   type CalibrationData,
   type CompressedSampleOptions,
   ditCompressionTarget,
-} from "./models/dit_compression.ts";
+} from "./calibrate/targets/dit.ts";
 export { type CalibrationProgress, compress, type CompressOptions } from "./calibrate/compress.ts";
 export { type CalibrationLog, CompressedSampler } from "./calibrate/compressed_sampler.ts";
 export type {

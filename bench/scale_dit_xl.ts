@@ -15,15 +15,15 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DiTModel } from "../models/dit.ts";
-import { type DiTConfig, hiddenSize } from "../models/dit_config.ts";
-import { ditCostShape } from "../models/dit_cost.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
-import { expectedDiTShapes } from "../models/dit_weights.ts";
-import { DIT_XL_2_256 } from "../models/random_dit.ts";
-import { VaeDecoder } from "../models/vae.ts";
-import { parseVaeConfig } from "../models/vae_config.ts";
-import { expectedVaeShapes } from "../models/vae_weights.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { type DiTConfig, hiddenSize } from "../models/dit/config.ts";
+import { ditCostShape } from "../models/dit/cost.ts";
+import { sampleDiT } from "../models/dit/sample.ts";
+import { expectedDiTShapes } from "../models/dit/weights.ts";
+import { DIT_XL_2_256 } from "../testing/random_dit.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
+import { parseVaeConfig } from "../models/vae/config.ts";
+import { expectedVaeShapes } from "../models/vae/weights.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import { getGpu, type Gpu } from "../src/gpu/context.ts";

@@ -13,12 +13,12 @@
  */
 
 import { parseArgs } from "node:util";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
-import { PixArtModel } from "../models/pixart.ts";
-import { type PixArtConfig, pixartWidth } from "../models/pixart_config.ts";
-import { pixartCostShape } from "../models/pixart_cost.ts";
-import { samplePixArt } from "../models/pixart_sampler.ts";
-import { PIXART_SIGMA_1024, randomPixArtSource } from "../models/random_pixart.ts";
+import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { PixArtModel } from "../models/pixart/model.ts";
+import { type PixArtConfig, pixartWidth } from "../models/pixart/config.ts";
+import { pixartCostShape } from "../models/pixart/cost.ts";
+import { samplePixArt } from "../models/pixart/sample.ts";
+import { PIXART_SIGMA_1024, randomPixArtSource } from "../testing/random_pixart.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import { getGpu, type Gpu } from "../src/gpu/context.ts";
 import type { KernelTime } from "../src/gpu/profiler.ts";

@@ -4,7 +4,7 @@
  */
 
 import type { AttentionMethod } from "../src/compression/methods.ts";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
+import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 
 /**

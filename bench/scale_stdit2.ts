@@ -15,12 +15,12 @@
  */
 
 import { parseArgs } from "node:util";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
-import { randomSTDiT2Source, STDIT2_XL_2 } from "../models/random_stdit2.ts";
-import { rowsPerBinding } from "../models/row_chunks.ts";
-import { STDiT2Model } from "../models/stdit2.ts";
-import { stdit2CostShape } from "../models/stdit2_cost.ts";
-import { latentVideo, sampleSTDiT2 } from "../models/stdit2_sampler.ts";
+import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { randomSTDiT2Source, STDIT2_XL_2 } from "../testing/random_stdit2.ts";
+import { rowsPerBinding } from "../src/nn/row_chunks.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { stdit2CostShape } from "../models/stdit2/cost.ts";
+import { latentVideo, sampleSTDiT2 } from "../models/stdit2/sample.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import { getGpu, type Gpu } from "../src/gpu/context.ts";
 import { type CapturedDispatch, type KernelTime, replayTimes } from "../src/gpu/profiler.ts";

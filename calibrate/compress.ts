@@ -73,7 +73,7 @@ function checkOptions(options: CompressOptions): void {
  *
  * @example
  * ```ts
- * const model = await DiTModel.load(await getGpu(), "models/tiny-fmnist");
+ * const model = await DiTModel.load(await getGpu(), "assets/tiny-fmnist");
  * const sampler = await compress(model, { count: 8, seed: 1 }, { threshold: 0.05, steps: 20 });
  * console.log(sampler.cost().attentionMacsFraction);
  * const images = await sampler.sample({ labels: [0, 7], seed: 3 });

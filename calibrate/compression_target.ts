@@ -8,7 +8,7 @@ import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionPlan, CostShape } from "../src/compression/plan.ts";
 import type { Conditioning, LoopResult, StepContext } from "../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../src/sampling/scheduler.ts";
-import type { StagedDenoiser } from "./staged_model.ts";
+import type { StagedDenoiser } from "../src/sampling/staged_model.ts";
 
 /** The sampling settings a plan is calibrated for (and must be sampled with). */
 export interface PlanSettings {

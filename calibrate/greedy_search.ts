@@ -12,7 +12,7 @@ import type { AttentionMethod } from "../src/compression/methods.ts";
 import { meanClippedRelativeError } from "../src/ops/loss.ts";
 import type { Conditioning } from "../src/sampling/sample_loop.ts";
 import type { Tensor } from "../src/tensor.ts";
-import type { StagedDenoiser, StagedPass } from "./staged_model.ts";
+import type { StagedDenoiser, StagedPass } from "../src/sampling/staged_model.ts";
 
 export interface Trial {
   method: AttentionMethod;

@@ -5,8 +5,8 @@
  */
 
 import { strictEqual } from "node:assert";
-import { DiTModel } from "../models/dit.ts";
-import { VaeDecoder } from "../models/vae.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
 import { DeviceError } from "../src/errors.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { Tensor } from "../src/tensor.ts";

@@ -6,8 +6,8 @@
 import { deepEqual } from "node:assert/strict";
 import { compress } from "../calibrate/compress.ts";
 import { layerThresholds } from "../calibrate/greedy_search.ts";
-import { DiTModel } from "../models/dit.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { sampleDiT } from "../models/dit/sample.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { fullPlan } from "../src/compression/plan.ts";

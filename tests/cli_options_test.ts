@@ -8,7 +8,7 @@ import {
   requireOption,
   samplerOption,
   thresholdOption,
-} from "../src/cli/options.ts";
+} from "../cli/options.ts";
 import { OptionError } from "../src/errors.ts";
 
 const optionError = (pattern: RegExp) => (e: unknown) =>

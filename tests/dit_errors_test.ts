@@ -1,8 +1,8 @@
 /** Bad DiT inputs fail early with errors that name the problem. */
 
 import { join } from "node:path";
-import { DiTModel } from "../models/dit.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { sampleDiT } from "../models/dit/sample.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { type TensorToWrite, writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { CheckpointError, OptionError, PlanError, ShapeError } from "../src/errors.ts";

@@ -7,11 +7,11 @@
 import { strictEqual } from "node:assert";
 import { join } from "node:path";
 import { compress } from "../calibrate/compress.ts";
-import { DiTModel } from "../models/dit.ts";
-import { DiTPipeline } from "../models/dit_pipeline.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
-import { VaeDecoder } from "../models/vae.ts";
-import { pipelineCommand } from "../src/cli/pipeline.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { DiTPipeline } from "../models/dit/pipeline.ts";
+import { sampleDiT } from "../models/dit/sample.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
+import { pipelineCommand } from "../cli/pipeline.ts";
 import { CheckpointError, OptionError } from "../src/errors.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { DdimScheduler } from "../src/sampling/ddim.ts";

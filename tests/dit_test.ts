@@ -1,7 +1,7 @@
 /** The DiT forward pass and DDIM sampling against the float64 goldens. */
 
-import { DiTModel } from "../models/dit.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { sampleDiT } from "../models/dit/sample.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
@@ -81,9 +81,9 @@ Deno.test("the embedded Fashion-MNIST model reproduces its float64 DDIM-20 refer
   const gpu = await testGpu();
   const model = await DiTModel.load(
     gpu,
-    new URL("../models/tiny-fmnist", import.meta.url).pathname,
+    new URL("../assets/tiny-fmnist", import.meta.url).pathname,
   );
-  const file = new URL("../models/tiny-fmnist/sample_ddim20.safetensors", import.meta.url).pathname;
+  const file = new URL("../assets/tiny-fmnist/sample_ddim20.safetensors", import.meta.url).pathname;
   const { SafetensorsFile } = await import("../src/io/safetensors.ts");
   const ref = await SafetensorsFile.open(file);
   const result = await sampleDiT(model, {

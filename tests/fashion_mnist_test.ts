@@ -10,7 +10,7 @@ import {
   loadFashionMnist,
   toModelSpace,
   toUnitRange,
-} from "../src/eval/fashion_mnist.ts";
+} from "../eval/fashion_mnist.ts";
 import { assertThrows } from "./asserts.ts";
 
 const available = await fashionMnistAvailable();

@@ -7,7 +7,7 @@ import {
   loadFashionMnist,
   toModelSpace,
   toUnitRange,
-} from "../src/eval/fashion_mnist.ts";
+} from "../eval/fashion_mnist.ts";
 import {
   fitPcaFeatures,
   frechetDistance,
@@ -15,8 +15,8 @@ import {
   FrechetEvaluator,
   type GaussianStats,
   project,
-} from "../src/eval/frechet.ts";
-import { symmetricEigen } from "../src/eval/linalg.ts";
+} from "../eval/frechet.ts";
+import { symmetricEigen } from "../eval/linalg.ts";
 import { assertThrows } from "./asserts.ts";
 import { randomArray } from "./helpers.ts";
 

@@ -6,16 +6,16 @@
 
 import { strictEqual } from "node:assert";
 import { join } from "node:path";
-import { DiTModel } from "../models/dit.ts";
-import { VaeDecoder } from "../models/vae.ts";
-import { calibrateCommand } from "../src/cli/calibrate.ts";
-import { pipelineCommand } from "../src/cli/pipeline.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
+import { calibrateCommand } from "../cli/calibrate.ts";
+import { pipelineCommand } from "../cli/pipeline.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { bf16BitsToFloat32, float32ToBf16Bits } from "../src/io/float_bits.ts";
 import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { type WritableDtype, writeSafetensors } from "../src/io/safetensors_writer.ts";
-import { parseDiTConfig } from "../models/dit_config.ts";
+import { parseDiTConfig } from "../models/dit/config.ts";
 import { readJsonConfig } from "../src/io/config.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";

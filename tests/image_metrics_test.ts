@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { OptionError, ShapeError } from "../src/errors.ts";
-import { meanRelativeError, psnr, relativeL2, ssim } from "../src/eval/image_metrics.ts";
+import { meanRelativeError, psnr, relativeL2, ssim } from "../eval/image_metrics.ts";
 import { assertThrows } from "./asserts.ts";
 import { randomArray } from "./helpers.ts";
 

@@ -4,7 +4,7 @@
  */
 
 import { strictEqual } from "node:assert";
-import { DiTModel } from "../models/dit.ts";
+import { DiTModel } from "../models/dit/model.ts";
 import { ShapeError } from "../src/errors.ts";
 import {
   keepWeightInTexture,

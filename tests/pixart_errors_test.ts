@@ -5,12 +5,12 @@
  */
 
 import { join } from "node:path";
-import { CaptionConditioning } from "../models/caption_conditioning.ts";
-import { PixArtModel } from "../models/pixart.ts";
-import { parsePixArtConfig } from "../models/pixart_config.ts";
-import { samplePixArt } from "../models/pixart_sampler.ts";
-import { readPromptEmbedding, stackPrompts } from "../models/prompt_embeddings.ts";
-import { pixartCommand } from "../src/cli/pixart.ts";
+import { CaptionConditioning } from "../src/nn/caption_conditioning.ts";
+import { PixArtModel } from "../models/pixart/model.ts";
+import { parsePixArtConfig } from "../models/pixart/config.ts";
+import { samplePixArt } from "../models/pixart/sample.ts";
+import { readPromptEmbedding, stackPrompts } from "../src/io/prompt_embeddings.ts";
+import { pixartCommand } from "../cli/pixart.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
 import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";

@@ -1,8 +1,8 @@
 /** Shared inputs of the PixArt tests: the tiny golden model and prompt-embedding files. */
 
 import { join } from "node:path";
-import { PixArtModel } from "../models/pixart.ts";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
+import { PixArtModel } from "../models/pixart/model.ts";
+import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { goldenPath } from "./golden_files.ts";

@@ -6,12 +6,12 @@
 
 import { deepEqual, equal, notDeepEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { generatePixArtImages } from "../models/pixart_pipeline.ts";
-import { samplePixArt } from "../models/pixart_sampler.ts";
-import { readPromptEmbedding } from "../models/prompt_embeddings.ts";
-import { VaeDecoder } from "../models/vae.ts";
-import { pixartCommand } from "../src/cli/pixart.ts";
-import { pixartCalibrateCommand } from "../src/cli/pixart_calibrate.ts";
+import { generatePixArtImages } from "../models/pixart/pipeline.ts";
+import { samplePixArt } from "../models/pixart/sample.ts";
+import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
+import { pixartCommand } from "../cli/pixart.ts";
+import { pixartCalibrateCommand } from "../cli/pixart_calibrate.ts";
 import { loadPlan } from "../calibrate/plan_file.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError } from "./helpers.ts";

@@ -1,8 +1,8 @@
 /** The PixArt forward pass against the float64 goldens (non-square latent, text mask, size conditioning). */
 
 import { join } from "node:path";
-import { CaptionConditioning } from "../models/caption_conditioning.ts";
-import { PixArtModel } from "../models/pixart.ts";
+import { CaptionConditioning } from "../src/nn/caption_conditioning.ts";
+import { PixArtModel } from "../models/pixart/model.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { writeSafetensors } from "../src/io/safetensors_writer.ts";

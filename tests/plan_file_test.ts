@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { compress } from "../calibrate/compress.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
 import { loadPlan, savePlan, toXDiTPlan } from "../calibrate/plan_file.ts";
-import { DiTModel } from "../models/dit.ts";
+import { DiTModel } from "../models/dit/model.ts";
 import { OptionError, PlanError } from "../src/errors.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";

@@ -2,9 +2,9 @@
 
 import assert from "node:assert/strict";
 import { CheckpointError } from "../src/errors.ts";
-import { RandomTensorSource } from "../src/io/random_source.ts";
-import { expectedPixArtShapes } from "../models/pixart_weights.ts";
-import { PIXART_SIGMA_1024, randomPixArtSource } from "../models/random_pixart.ts";
+import { RandomTensorSource } from "../testing/random_source.ts";
+import { expectedPixArtShapes } from "../models/pixart/weights.ts";
+import { PIXART_SIGMA_1024, randomPixArtSource } from "../testing/random_pixart.ts";
 
 const shapes = new Map([["a.weight", [64, 32]], ["b.bias", [7]]]);
 

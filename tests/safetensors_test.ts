@@ -205,7 +205,7 @@ Deno.test("golden files: names, shapes, dtypes and values", async () => {
   forward.close();
 
   const modelPath =
-    new URL("../models/tiny-fmnist/diffusion_pytorch_model.safetensors", import.meta.url)
+    new URL("../assets/tiny-fmnist/diffusion_pytorch_model.safetensors", import.meta.url)
       .pathname;
   const model = await SafetensorsFile.open(modelPath);
   strictEqual(model.names().length, 120);

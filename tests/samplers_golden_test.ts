@@ -3,8 +3,8 @@
  * the upstream code (diffusers and facebookresearch/DiT) recorded in samplers.safetensors.
  */
 
-import { DiTModel } from "../models/dit.ts";
-import { sampleDiT } from "../models/dit_sampler.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { sampleDiT } from "../models/dit/sample.ts";
 import { DdpmScheduler } from "../src/sampling/ddpm.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";

@@ -8,10 +8,10 @@
 import { deepEqual } from "node:assert/strict";
 import { compress } from "../calibrate/compress.ts";
 import { layerThresholds } from "../calibrate/greedy_search.ts";
-import { readPromptEmbedding } from "../models/prompt_embeddings.ts";
-import { STDiT2Model } from "../models/stdit2.ts";
-import { stdit2AtVideoSize } from "../models/stdit2_compression.ts";
-import { latentVideo, sampleSTDiT2, videoConditioning } from "../models/stdit2_sampler.ts";
+import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { stdit2AtVideoSize } from "../calibrate/targets/stdit2.ts";
+import { latentVideo, sampleSTDiT2, videoConditioning } from "../models/stdit2/sample.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { fullPlan } from "../src/compression/plan.ts";

@@ -3,9 +3,9 @@
  * method), temporal attention and MLPs over row chunks, and samples what it samples unchunked.
  */
 
-import { readPromptEmbedding } from "../models/prompt_embeddings.ts";
-import { STDiT2Model } from "../models/stdit2.ts";
-import { sampleSTDiT2 } from "../models/stdit2_sampler.ts";
+import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { sampleSTDiT2 } from "../models/stdit2/sample.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import type { AttentionPlan } from "../src/compression/plan.ts";
 import { Gpu } from "../src/gpu/context.ts";

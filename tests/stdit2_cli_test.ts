@@ -4,9 +4,9 @@
  */
 
 import { join } from "node:path";
-import { EMBEDS_TENSOR, MASK_TENSOR } from "../models/prompt_embeddings.ts";
-import { videoCommand } from "../src/cli/video.ts";
-import { videoCalibrateCommand } from "../src/cli/video_calibrate.ts";
+import { EMBEDS_TENSOR, MASK_TENSOR } from "../src/io/prompt_embeddings.ts";
+import { videoCommand } from "../cli/video.ts";
+import { videoCalibrateCommand } from "../cli/video_calibrate.ts";
 import { CheckpointError, OptionError, PlanError } from "../src/errors.ts";
 import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { goldenPath } from "./golden_files.ts";

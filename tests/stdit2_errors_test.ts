@@ -1,10 +1,10 @@
 /** Bad STDiT2 checkpoints, configs, captions and sizes fail early with errors that name them. */
 
 import { join } from "node:path";
-import { STDiT2Model } from "../models/stdit2.ts";
-import { VideoConditioning } from "../models/stdit2_conditioning.ts";
-import { parseSTDiT2Config } from "../models/stdit2_config.ts";
-import { latentVideo } from "../models/stdit2_sampler.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { VideoConditioning } from "../models/stdit2/conditioning.ts";
+import { parseSTDiT2Config } from "../models/stdit2/config.ts";
+import { latentVideo } from "../models/stdit2/sample.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { type TensorToWrite, writeSafetensors } from "../src/io/safetensors_writer.ts";

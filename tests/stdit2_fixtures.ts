@@ -1,7 +1,7 @@
 /** Prompt-embedding files for the tiny golden STDiT2 (caption width 32, 6 tokens). */
 
 import { join } from "node:path";
-import { EMBEDS_TENSOR, MASK_TENSOR } from "../models/prompt_embeddings.ts";
+import { EMBEDS_TENSOR, MASK_TENSOR } from "../src/io/prompt_embeddings.ts";
 import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { withGolden } from "./golden_files.ts";
 

@@ -5,9 +5,9 @@
  */
 
 import { deepEqual } from "node:assert/strict";
-import type { PromptEmbedding } from "../models/prompt_embeddings.ts";
-import { STDiT2Model } from "../models/stdit2.ts";
-import { latentVideo, sampleSTDiT2, videoConditioning } from "../models/stdit2_sampler.ts";
+import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { latentVideo, sampleSTDiT2, videoConditioning } from "../models/stdit2/sample.ts";
 import { respacedDiffusion, respacedTimesteps } from "../src/sampling/ddpm.ts";
 import { batchNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";

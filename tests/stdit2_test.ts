@@ -1,7 +1,7 @@
 /** STDiT2 (Open-Sora v1.1): the forward pass against the float64 golden, and bad inputs. */
 
-import { STDiT2Model } from "../models/stdit2.ts";
-import { VideoConditioning, type VideoInfo } from "../models/stdit2_conditioning.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { VideoConditioning, type VideoInfo } from "../models/stdit2/conditioning.ts";
 import type { SafetensorsFile } from "../src/io/safetensors.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";

@@ -1,6 +1,6 @@
-import { parseVaeConfig } from "../models/vae_config.ts";
-import { VaeDecoder } from "../models/vae.ts";
-import { expectedVaeShapes } from "../models/vae_weights.ts";
+import { parseVaeConfig } from "../models/vae/config.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
+import { expectedVaeShapes } from "../models/vae/weights.ts";
 import { CheckpointError, ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import { readJsonConfig } from "../src/io/config.ts";

@@ -1,0 +1,119 @@
+/**
+ * PixArt as a `compress()` target: caption embeddings as calibration data, the four DiTFastAttn
+ * methods on the self-attention (attn1) of every block. PixArt samples at any size, and a plan's
+ * decisions hold for one token grid, so a target is bound to one resolution: its config hash
+ * covers the latent height and width (16×12 and 12×16 have the same token count but different
+ * windows of neighbours).
+ */
+
+import type { Compressible, CompressionTarget, SeededCalibration } from "../compression_target.ts";
+import { OptionError, PlanError } from "../../src/errors.ts";
+import type { LoopResult } from "../../src/sampling/sample_loop.ts";
+import type { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
+import { configHash } from "../../models/dit/config.ts";
+import type { PixArtModel } from "../../models/pixart/model.ts";
+import { pixartCostShape } from "../../models/pixart/cost.ts";
+import {
+  checkPrompts,
+  type LatentGrid,
+  pixartLatentGrid,
+  type PixArtResolution,
+  samplePixArt,
+} from "../../models/pixart/sample.ts";
+import { checkPromptEmbedding, type PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
+
+export interface PixArtCalibration extends SeededCalibration {
+  /** Calibration prompts, one sample each. */
+  prompts: readonly PromptEmbedding[];
+  /** The negative or empty prompt (needed when guidance is on). */
+  negative?: PromptEmbedding;
+}
+
+export interface PixArtCompressedSampleOptions extends PixArtResolution {
+  prompts: readonly PromptEmbedding[];
+  negative?: PromptEmbedding;
+  seed?: number;
+  /** Must equal the plan's step count when given. */
+  steps?: number;
+  noise?: Float32Array;
+  onStep?: (step: number, steps: number, stepSeconds: number) => void;
+}
+
+function describe(grid: LatentGrid): string {
+  return `${grid.height}×${grid.width} px (latent ${grid.latentHeight}×${grid.latentWidth})`;
+}
+
+export function pixartCompressionTarget(
+  model: PixArtModel,
+  resolution: PixArtResolution = {},
+): CompressionTarget<PixArtCalibration, PixArtCompressedSampleOptions, CaptionConditioning> {
+  const grid = pixartLatentGrid(model, resolution);
+  const tokens = model.tokens(grid.latentHeight, grid.latentWidth);
+  const size = { height: grid.height, width: grid.width, vaeScaleFactor: grid.vaeScaleFactor };
+  return {
+    family: model.family,
+    configHash: configHash({
+      ...model.config,
+      latentHeight: grid.latentHeight,
+      latentWidth: grid.latentWidth,
+    }),
+    layers: model.layers,
+    tokens,
+    costShape: pixartCostShape(model.config, tokens),
+    model,
+    // The PixArt pipelines' defaults.
+    defaults: { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 },
+    checkCalibration(calib) {
+      if (!calib.prompts || calib.prompts.length < 1) {
+        throw new OptionError("calibration needs at least one prompt embedding");
+      }
+      for (const prompt of calib.prompts) {
+        checkPromptEmbedding(prompt, model.config.captionChannels);
+      }
+      if (calib.negative) checkPromptEmbedding(calib.negative, model.config.captionChannels);
+      return calib.prompts.length;
+    },
+    runCalibration(calib, run) {
+      return samplePixArt(model, {
+        prompts: calib.prompts,
+        negative: calib.negative,
+        ...size,
+        steps: run.steps,
+        cfgScale: run.cfgScale,
+        seed: run.seed,
+        sampler: run.sampler,
+        runtime: run.runtime,
+        beforeStep: run.beforeStep,
+      });
+    },
+    sample(options, settings): Promise<LoopResult> {
+      if (options.height !== undefined || options.width !== undefined) {
+        const asked = pixartLatentGrid(model, { vaeScaleFactor: grid.vaeScaleFactor, ...options });
+        if (asked.latentHeight !== grid.latentHeight || asked.latentWidth !== grid.latentWidth) {
+          throw new PlanError(
+            `plan was calibrated at ${describe(grid)}, sampling asks for ${describe(asked)}: ` +
+              `calibrate a plan for this size`,
+          );
+        }
+      }
+      checkPrompts(model, options.prompts, options.negative, settings.cfgScale > 1);
+      return samplePixArt(model, {
+        prompts: options.prompts,
+        negative: options.negative,
+        seed: options.seed,
+        noise: options.noise,
+        onStep: options.onStep,
+        ...size,
+        ...settings,
+      });
+    },
+  };
+}
+
+/** `model` as a `compress()` argument at a given resolution (the trained one by default). */
+export function pixartAtResolution(
+  model: PixArtModel,
+  resolution: PixArtResolution,
+): Compressible<PixArtCalibration, PixArtCompressedSampleOptions> {
+  return { compressionTarget: () => pixartCompressionTarget(model, resolution) };
+}

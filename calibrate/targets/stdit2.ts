@@ -1,0 +1,125 @@
+/**
+ * STDiT2 as a `compress()` target: caption embeddings as calibration data, the four DiTFastAttn
+ * methods on the spatial self-attention (`attn`) of every block, over each frame's S tokens
+ * (temporal and cross-attention stay full). A plan holds for one video size: its config hash
+ * covers the token grid, and `tokens` is S per frame.
+ */
+
+import type { Compressible, CompressionTarget, SeededCalibration } from "../compression_target.ts";
+import { OptionError, PlanError } from "../../src/errors.ts";
+import type { LoopResult } from "../../src/sampling/sample_loop.ts";
+import type { PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
+import type { STDiT2Model } from "../../models/stdit2/model.ts";
+import type { VideoConditioning } from "../../models/stdit2/conditioning.ts";
+import { stdit2ConfigHash } from "../../models/stdit2/config.ts";
+import { stdit2CostShape } from "../../models/stdit2/cost.ts";
+import {
+  checkVideoPrompts,
+  type LatentVideo,
+  latentVideo,
+  sampleSTDiT2,
+  type VideoSize,
+} from "../../models/stdit2/sample.ts";
+
+export interface STDiT2CalibrationData extends SeededCalibration {
+  /** Calibration prompts, one sample each (DiTFastAttn's Open-Sora run uses 4). */
+  prompts: readonly PromptEmbedding[];
+}
+
+export interface STDiT2CompressedSampleOptions {
+  prompts: readonly PromptEmbedding[];
+  seed?: number;
+  /** Must equal the plan's step count when given. */
+  steps?: number;
+  noise?: Float32Array;
+  onStep?: (step: number, steps: number, stepSeconds: number) => void;
+}
+
+function describe(video: LatentVideo): string {
+  return `${video.frames} frames of ${video.height}×${video.width} px ` +
+    `(latent ${video.latentHeight}×${video.latentWidth})`;
+}
+
+export function stdit2CompressionTarget(
+  model: STDiT2Model,
+  size: VideoSize = {},
+): CompressionTarget<STDiT2CalibrationData, STDiT2CompressedSampleOptions, VideoConditioning> {
+  const video = latentVideo(size);
+  const grid = model.grid(video.frames, video.latentHeight, video.latentWidth);
+  const videoOptions: VideoSize = {
+    frames: video.frames,
+    height: video.height,
+    width: video.width,
+    fps: video.fps,
+    vaeScaleFactor: video.vaeScaleFactor,
+  };
+  return {
+    family: model.family,
+    // The plan's windows and frame count depend on the grid, not only on S.
+    configHash: stdit2ConfigHash(model.config, {
+      gridFrames: grid.frames,
+      gridRows: grid.rows,
+      gridColumns: grid.columns,
+    }),
+    layers: model.layers,
+    tokens: grid.tokensPerFrame,
+    costShape: stdit2CostShape(model.config, {
+      frames: grid.frames,
+      tokensPerFrame: grid.tokensPerFrame,
+      captionTokens: model.config.modelMaxLength,
+    }),
+    model,
+    // Open-Sora v1.1's inference settings (IDDPM, 100 steps, CFG 7).
+    defaults: { steps: 100, sampler: "ddpm", cfgScale: 7 },
+    checkCalibration(calib) {
+      if (!calib.prompts || calib.prompts.length < 1) {
+        throw new OptionError("calibration needs at least one prompt embedding");
+      }
+      checkVideoPrompts(model, calib.prompts);
+      return calib.prompts.length;
+    },
+    runCalibration(calib, run) {
+      return sampleSTDiT2(model, {
+        prompts: calib.prompts,
+        ...videoOptions,
+        steps: run.steps,
+        cfgScale: run.cfgScale,
+        seed: run.seed,
+        sampler: run.sampler,
+        runtime: run.runtime,
+        beforeStep: run.beforeStep,
+      });
+    },
+    sample(options, settings): Promise<LoopResult> {
+      const asked = options as STDiT2CompressedSampleOptions & VideoSize;
+      if (asked.frames !== undefined || asked.height !== undefined || asked.width !== undefined) {
+        const other = latentVideo({ ...videoOptions, ...asked });
+        if (
+          other.frames !== video.frames || other.latentHeight !== video.latentHeight ||
+          other.latentWidth !== video.latentWidth
+        ) {
+          throw new PlanError(
+            `plan was calibrated for ${describe(video)}, sampling asks for ${describe(other)}: ` +
+              `calibrate a plan for this size`,
+          );
+        }
+      }
+      return sampleSTDiT2(model, {
+        prompts: options.prompts,
+        seed: options.seed,
+        noise: options.noise,
+        onStep: options.onStep,
+        ...videoOptions,
+        ...settings,
+      });
+    },
+  };
+}
+
+/** `model` as a `compress()` argument for one video size (Open-Sora's 16 × 240 × 426 default). */
+export function stdit2AtVideoSize(
+  model: STDiT2Model,
+  size: VideoSize,
+): Compressible<STDiT2CalibrationData, STDiT2CompressedSampleOptions> {
+  return { compressionTarget: () => stdit2CompressionTarget(model, size) };
+}

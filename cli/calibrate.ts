@@ -1,0 +1,94 @@
+/** `calibrate`: greedy DiTFastAttn calibration of a DiT, written as a plan file. */
+
+import { parseArgs } from "node:util";
+import { compress } from "../calibrate/compress.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { OptionError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/context.ts";
+import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { DEFAULT_MODEL } from "./generate.ts";
+import { ProgressBar } from "./progress.ts";
+import { dtypeOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
+
+const HELP = `deno task calibrate [options]
+  --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
+  --threshold D     δ, the error budget of the greedy search (required, > 0; paper: 0.025–0.15)
+  --n-calib N       calibration samples, labels drawn from --seed (default 8)
+  --steps N         sampling steps the plan is for (default 20)
+  --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddim)
+  --cfg S           guidance scale (default 4)
+  --window W        band half-width in tokens (default N/8)
+  --seed N          seed of the calibration labels and noise (default 0)
+  --dtype f32|f16   weight storage on the GPU (default f32; calibrate with the dtype you sample in)
+  --out FILE        plan file to write (default out/plan.json)
+  --xdit FILE       also write the plan in xDiT's JSON form
+  --no-reuse        run every trial from the first block (measures what reuse saves)`;
+
+export async function calibrateCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string", default: DEFAULT_MODEL },
+      threshold: { type: "string" },
+      "n-calib": { type: "string" },
+      steps: { type: "string" },
+      sampler: { type: "string", default: "ddim" },
+      cfg: { type: "string" },
+      window: { type: "string" },
+      seed: { type: "string" },
+      dtype: { type: "string", default: "f32" },
+      out: { type: "string", default: "out/plan.json" },
+      xdit: { type: "string" },
+      "no-reuse": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const threshold = thresholdOption(values.threshold);
+  const nCalib = numberOption(values["n-calib"], "n-calib", 8);
+  const steps = numberOption(values.steps, "steps", 20);
+  const sampler = samplerOption(values.sampler);
+  const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
+  // Option errors come before loading the model or touching the GPU.
+  if (!Number.isInteger(nCalib) || nCalib < 1) {
+    throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
+  }
+  const dtype = dtypeOption(values.dtype);
+  const gpu = await getGpu();
+  const model = await DiTModel.load(gpu, values.model!, { dtype });
+  const progress = new ProgressBar("calibrating", steps);
+  const sampler_ = await compress(
+    model,
+    { count: nCalib, seed: numberOption(values.seed, "seed", 0) },
+    {
+      threshold,
+      steps,
+      sampler,
+      cfgScale: numberOption(values.cfg, "cfg", 4),
+      window,
+      reuseHiddenStates: !values["no-reuse"],
+      onProgress: (p) => progress.update(p.step + 1),
+    },
+  );
+  progress.done();
+  await sampler_.save(values.out!);
+  if (values.xdit) {
+    await Deno.writeTextFile(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
+  }
+  const cost = sampler_.cost();
+  const log = sampler_.calibration!;
+  console.log(`wrote ${values.out}`);
+  console.log(
+    `attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% of full; methods ${
+      JSON.stringify(sampler_.histogram())
+    }`,
+  );
+  console.log(
+    `calibration ${log.seconds.toFixed(1)}s; ${log.counters.blocks} block evaluations ` +
+      `(a search without reuse: ${log.counters.naiveBlocks}), ${log.counters.losses} losses`,
+  );
+  model.release();
+}

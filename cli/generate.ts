@@ -1,0 +1,110 @@
+/** `generate`: class-conditional samples from a DiT folder to a PNG grid. */
+
+import { parseArgs } from "node:util";
+import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { checkLabels, sampleDiT } from "../models/dit/sample.ts";
+import { planCost } from "../src/compression/plan.ts";
+import { ditCostShape } from "../models/dit/cost.ts";
+import { OptionError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/context.ts";
+import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { splitImages, writeImageGrid } from "./images.ts";
+import { parseLabels, readLabelInfo } from "./labels.ts";
+import { ProgressBar } from "./progress.ts";
+import { dtypeOption, numberOption, samplerOption } from "./options.ts";
+
+export const DEFAULT_MODEL = new URL("../assets/tiny-fmnist", import.meta.url).pathname;
+
+const HELP = `deno task generate [options]
+  --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
+  --labels LIST     class indices or names, comma-separated, or "all" (default: all)
+  --steps N         denoising steps (default 20)
+  --cfg S           guidance scale, ≤1 turns guidance off (default 4)
+  --seed N          noise seed (default 0)
+  --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddim)
+  --plan FILE       compression plan from 'calibrate' (its steps, sampler and cfg are used)
+  --dtype f32|f16   weight storage on the GPU (default f32)
+  --out FILE        output PNG (default out/samples.png)
+  --cols N          grid columns`;
+
+export async function generateCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string", default: DEFAULT_MODEL },
+      labels: { type: "string", default: "all" },
+      steps: { type: "string" },
+      cfg: { type: "string" },
+      seed: { type: "string" },
+      sampler: { type: "string", default: "ddim" },
+      plan: { type: "string" },
+      dtype: { type: "string", default: "f32" },
+      out: { type: "string", default: "out/samples.png" },
+      cols: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
+  const seed = numberOption(values.seed, "seed", 0);
+  const cols = values.cols === undefined ? undefined : numberOption(values.cols, "cols", 0);
+  const info = await readLabelInfo(values.model!);
+  const gpu = await getGpu();
+  const model = await DiTModel.load(gpu, values.model!, { dtype });
+  const { config } = model;
+  if (config.inChannels !== 1 && config.inChannels !== 3) {
+    throw new OptionError(
+      `${values.model} is a latent model (${config.inChannels} channels): images need a VAE ` +
+        `decoder; run 'pipeline --transformer ${values.model} --vae VAE_DIR' instead`,
+    );
+  }
+  const labels = parseLabels(values.labels!, info, config.numClasses);
+  checkLabels(model, labels);
+  const compressed = values.plan ? await CompressedSampler.load(model, values.plan) : null;
+  const steps = compressed?.planFile.steps ?? numberOption(values.steps, "steps", 20);
+  if (compressed && values.steps !== undefined && Number(values.steps) !== steps) {
+    throw new OptionError(`--steps ${values.steps} does not match the plan's ${steps} steps`);
+  }
+  const progress = new ProgressBar("sampling", steps);
+  const started = performance.now();
+  const onStep = (step: number) => progress.update(step + 1);
+  const result = compressed
+    ? await compressed.sample({ labels, seed, onStep })
+    : await sampleDiT(model, {
+      labels,
+      steps,
+      cfgScale: numberOption(values.cfg, "cfg", 4),
+      seed,
+      sampler,
+      onStep,
+    });
+  progress.done();
+  const seconds = (performance.now() - started) / 1000;
+  const border = info.cropBorder;
+  const images = splitImages(result.samples, result.shape, border);
+  const size = {
+    channels: config.inChannels,
+    height: config.sampleSize - 2 * border,
+    width: config.sampleSize - 2 * border,
+  };
+  await writeImageGrid(values.out!, images, size, cols);
+  const names = labels.map((l) => info.names[l] ?? String(l));
+  console.log(
+    `wrote ${values.out}: ${labels.length} samples (${names.join(", ")}) in ${seconds.toFixed(1)}s`,
+  );
+  if (compressed) {
+    const cost = planCost(compressed.plan, ditCostShape(config, model.tokens()));
+    console.log(
+      `plan ${values.plan}: attention MACs ${
+        (100 * cost.attentionMacsFraction).toFixed(1)
+      }% of full, ` +
+        `model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
+    );
+  }
+  model.release();
+}

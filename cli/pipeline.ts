@@ -1,0 +1,153 @@
+/** `pipeline`: ImageNet-class images from a DiT transformer + VAE (a diffusers DiTPipeline). */
+
+import { parseArgs } from "node:util";
+import { DiTPipeline } from "../models/dit/pipeline.ts";
+import { ditCostShape } from "../models/dit/cost.ts";
+import { planCost } from "../src/compression/plan.ts";
+import { OptionError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/context.ts";
+import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { splitImages, writeImageGrid } from "./images.ts";
+import { ProgressBar } from "./progress.ts";
+import { dtypeOption, numberOption, samplerOption } from "./options.ts";
+
+const HELP = `deno task pipeline [options]
+  --pipeline ROOT     diffusers DiT pipeline folder: transformer/, vae/,
+                      scheduler/scheduler_config.json (model_index.json names the classes)
+  --transformer DIR   a DiT transformer folder, instead of --pipeline (needs --vae)
+  --vae DIR           an AutoencoderKL folder (with --transformer)
+  --scheduler FILE    a scheduler_config.json (with --transformer; default DiT's DDIM schedule)
+  --labels LIST       ImageNet class ids or names, comma-separated (default 207)
+  --steps N           denoising steps (default 50)
+  --cfg S             guidance scale, ≤1 turns guidance off (default 4)
+  --seed N            noise seed (default 0); image i always gets stream i
+  --sampler NAME      ${SAMPLER_NAMES.join(" | ")} (default: the scheduler config's class)
+  --plan FILE         compression plan from 'calibrate --model ROOT/transformer' (fixes steps,
+                      sampler and cfg)
+  --dtype f32|f16     weight storage of the transformer linears and VAE convs (default f32)
+  --batch N           images per denoising batch (default: as many as fit one binding)
+  --out FILE          PNG grid (default out/dit.png)
+  --separate          also write one PNG per image next to --out
+  --cols N            grid columns`;
+
+function integerOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = numberOption(value, name, NaN);
+  if (!Number.isInteger(n)) throw new OptionError(`--${name} must be an integer, got "${value}"`);
+  return n;
+}
+
+/** Output path of image i: "out/dit.png" → "out/dit-3-207.png". */
+function separatePath(grid: string, index: number, label: number): string {
+  const stem = grid.endsWith(".png") ? grid.slice(0, -4) : grid;
+  return `${stem}-${index}-${label}.png`;
+}
+
+export async function pipelineCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      pipeline: { type: "string" },
+      transformer: { type: "string" },
+      vae: { type: "string" },
+      scheduler: { type: "string" },
+      labels: { type: "string", default: "207" },
+      steps: { type: "string" },
+      cfg: { type: "string" },
+      seed: { type: "string" },
+      sampler: { type: "string" },
+      plan: { type: "string" },
+      dtype: { type: "string", default: "f32" },
+      batch: { type: "string" },
+      out: { type: "string", default: "out/dit.png" },
+      separate: { type: "boolean", default: false },
+      cols: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  // Every option is checked before gigabytes of weights are read.
+  const root = values.pipeline;
+  if (root !== undefined && (values.transformer || values.vae || values.scheduler)) {
+    throw new OptionError("give either --pipeline ROOT or --transformer/--vae/--scheduler");
+  }
+  if (root === undefined && (!values.transformer || !values.vae)) {
+    throw new OptionError("give --pipeline ROOT, or both --transformer DIR and --vae DIR");
+  }
+  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
+  const steps = integerOption(values.steps, "steps");
+  const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 4);
+  const seed = integerOption(values.seed, "seed") ?? 0;
+  const batchSize = integerOption(values.batch, "batch");
+  const cols = integerOption(values.cols, "cols");
+  const parts = values.labels!.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (parts.length === 0) throw new OptionError("no class labels given");
+
+  const gpu = await getGpu();
+  const started = performance.now();
+  const pipeline = root !== undefined
+    ? await DiTPipeline.load(gpu, root, { dtype })
+    : await DiTPipeline.fromFolders(gpu, {
+      transformer: values.transformer!,
+      vae: values.vae!,
+      schedulerConfig: values.scheduler,
+    }, { dtype });
+  try {
+    console.log(
+      `loaded ${root ?? values.transformer} (${dtype}) in ` +
+        `${((performance.now() - started) / 1000).toFixed(1)}s`,
+    );
+    const labels = parts.map((p) => /^\d+$/.test(p) ? Number(p) : pipeline.labelIds([p])[0]);
+    const compressed = values.plan ? await pipeline.loadPlan(values.plan) : undefined;
+    let progress: ProgressBar | null = null;
+    const result = await pipeline.generate({
+      labels,
+      steps,
+      cfgScale,
+      seed,
+      sampler,
+      compressed,
+      batchSize,
+      onStep: ({ step, steps, part, parts }) => {
+        progress ??= new ProgressBar("denoising", steps * parts);
+        progress.update(part * steps + step + 1);
+      },
+    });
+    (progress as ProgressBar | null)?.done();
+    const [, channels, height, width] = result.shape;
+    const images = splitImages(result.images, result.shape);
+    await writeImageGrid(values.out!, images, { channels, height, width }, cols, "unit");
+    if (values.separate) {
+      for (const [i, image] of images.entries()) {
+        await writeImageGrid(
+          separatePath(values.out!, i, labels[i]),
+          [image],
+          { channels, height, width },
+          1,
+          "unit",
+        );
+      }
+    }
+    const stepTimes = result.stepSeconds.flat();
+    const meanStep = stepTimes.reduce((a, b) => a + b, 0) / Math.max(stepTimes.length, 1);
+    const names = labels.map((l) => pipeline.classNames.get(l)?.split(",")[0] ?? String(l));
+    console.log(
+      `wrote ${values.out}: ${labels.length} image(s) ${width}×${height} (${names.join(", ")}); ` +
+        `${meanStep.toFixed(2)} s/step, VAE decode ${result.decodeSeconds.toFixed(1)}s`,
+    );
+    if (compressed) {
+      const model = pipeline.transformer;
+      const cost = planCost(compressed.plan, ditCostShape(model.config, model.tokens()));
+      console.log(
+        `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
+          `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
+      );
+    }
+  } finally {
+    pipeline.release();
+  }
+}

@@ -1,0 +1,99 @@
+/** `pixart-calibrate`: greedy DiTFastAttn calibration of a PixArt model at one image size. */
+
+import { parseArgs } from "node:util";
+import { compress } from "../calibrate/compress.ts";
+import { PixArtModel } from "../models/pixart/model.ts";
+import { pixartAtResolution } from "../calibrate/targets/pixart.ts";
+import { PIXART_VAE_SCALE } from "../models/pixart/sample.ts";
+import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { OptionError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/context.ts";
+import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { ProgressBar } from "./progress.ts";
+import { listOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
+
+const HELP = `deno task pixart-calibrate [options]
+  --model DIR       diffusers PixArtTransformer2DModel folder (required)
+  --prompt FILES    calibration prompt embeddings, comma-separated, one sample each (required)
+  --negative FILE   the negative or empty prompt's embeddings (required when --cfg > 1)
+  --threshold D     δ, the error budget of the greedy search (required, > 0; paper: 0.025–0.15)
+  --height PX       image height the plan is for (default: the model's trained size)
+  --width PX        image width the plan is for (default: the model's trained size)
+  --vae-scale F     pixels per latent of the VAE (default ${PIXART_VAE_SCALE})
+  --steps N         sampling steps the plan is for (default 20)
+  --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default dpm-solver++)
+  --cfg S           guidance scale (default 4.5)
+  --window W        band half-width in tokens (default N/8)
+  --seed N          seed of the calibration noise (default 0)
+  --out FILE        plan file to write (default out/pixart-plan.json)`;
+
+export async function pixartCalibrateCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      prompt: { type: "string" },
+      negative: { type: "string" },
+      threshold: { type: "string" },
+      height: { type: "string" },
+      width: { type: "string" },
+      "vae-scale": { type: "string" },
+      steps: { type: "string" },
+      sampler: { type: "string", default: "dpm-solver++" },
+      cfg: { type: "string" },
+      window: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string", default: "out/pixart-plan.json" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if (!values.model) throw new OptionError("--model is required");
+  if (!values.prompt) throw new OptionError("--prompt is required (calibration prompt files)");
+  const threshold = thresholdOption(values.threshold);
+  const sampler = samplerOption(values.sampler);
+  const resolution = {
+    height: values.height === undefined ? undefined : numberOption(values.height, "height", 0),
+    width: values.width === undefined ? undefined : numberOption(values.width, "width", 0),
+    vaeScaleFactor: numberOption(values["vae-scale"], "vae-scale", PIXART_VAE_SCALE),
+  };
+  const steps = numberOption(values.steps, "steps", 20);
+  const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
+
+  const model = await PixArtModel.load(await getGpu(), values.model);
+  try {
+    const { captionChannels } = model.config;
+    const prompts = await Promise.all(
+      listOption(values.prompt).map((p) => readPromptEmbedding(p, captionChannels)),
+    );
+    const negative = values.negative === undefined
+      ? undefined
+      : await readPromptEmbedding(values.negative, captionChannels);
+    const progress = new ProgressBar("calibrating", steps);
+    const compressed = await compress(
+      pixartAtResolution(model, resolution),
+      { prompts, negative, seed: numberOption(values.seed, "seed", 0) },
+      {
+        threshold,
+        steps,
+        sampler,
+        cfgScale: numberOption(values.cfg, "cfg", 4.5),
+        window,
+        onProgress: (p) => progress.update(p.step + 1),
+      },
+    );
+    progress.done();
+    await compressed.save(values.out!);
+    const cost = compressed.cost();
+    console.log(
+      `wrote ${values.out}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% of ` +
+        `full at ${compressed.planFile.model.tokens} tokens; methods ` +
+        JSON.stringify(compressed.histogram()),
+    );
+  } finally {
+    model.release();
+  }
+}

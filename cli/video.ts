@@ -1,0 +1,162 @@
+/**
+ * `video`: text-to-video with an Open-Sora STDiT2 folder, a VAE folder and precomputed prompt
+ * embeddings → an animated PNG per prompt and a contact sheet of every frame.
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
+import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { stdit2AtVideoSize } from "../calibrate/targets/stdit2.ts";
+import { checkVideoVae, generateVideos } from "../models/stdit2/pipeline.ts";
+import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
+import { VaeDecoder } from "../models/vae/model.ts";
+import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
+import type { AttentionPlan } from "../src/compression/plan.ts";
+import { OptionError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/context.ts";
+import { readJsonConfig } from "../src/io/config.ts";
+import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { ProgressBar } from "./progress.ts";
+import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
+import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
+
+const HELP = `deno task video [options]
+  --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
+  --vae DIR            diffusers AutoencoderKL folder, decodes each frame (required)
+  --prompt FILES       prompt embedding safetensors ("prompt_embeds" [L, C], "prompt_attention_mask" [L]),
+                       comma-separated: one video each (required)
+  --frames N           frames (default 16)
+  --fps N              frame rate the model is conditioned on and the animation plays at (default 24)
+  --height PX          frame height in pixels (default 240)
+  --width PX           frame width in pixels (default 426; the latent is ⌊px / VAE factor⌋)
+  --steps N            denoising steps (default 100)
+  --cfg S              guidance scale, ≤1 turns guidance off (default 7)
+  --guided-channels N  ε channels guidance applies to (default 3, as Open-Sora)
+  --seed N             noise seed (default 0)
+  --sampler NAME       ${SAMPLER_NAMES.join(" | ")} (default ddpm = Open-Sora's IDDPM)
+  --plan FILE          compression plan calibrated for this model and video size (video-calibrate)
+  --dtype f32|f16      weight storage on the GPU (default f32)
+  --out FILE           animated PNG (default out/video.png; several prompts: out/video-0.png, …)
+  --sheet FILE         contact sheet PNG, a row per video (default: --out with -sheet)`;
+
+/** The video-size options shared by `video` and `video-calibrate`. */
+export const VIDEO_SIZE_OPTIONS = {
+  frames: { type: "string" },
+  fps: { type: "string" },
+  height: { type: "string" },
+  width: { type: "string" },
+} as const;
+
+/** Reads the size options (pixels; the latent is ⌊px / vaeScaleFactor⌋). */
+export function videoSizeOptions(
+  values: { frames?: string; fps?: string; height?: string; width?: string },
+) {
+  return {
+    frames: numberOption(values.frames, "frames", 16),
+    fps: numberOption(values.fps, "fps", 24),
+    height: numberOption(values.height, "height", 240),
+    width: numberOption(values.width, "width", 426),
+  };
+}
+
+/** Pixels per latent of the VAE in `folder` (read from its config alone), else SD's 8. */
+export async function vaeScaleFactor(folder: string | undefined): Promise<number> {
+  if (folder === undefined) return STDIT2_VAE_SCALE;
+  const path = join(folder, "config.json");
+  return upscaleFactor(parseVaeConfig(await readJsonConfig(path), path));
+}
+
+export async function videoCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      vae: { type: "string" },
+      prompt: { type: "string" },
+      ...VIDEO_SIZE_OPTIONS,
+      steps: { type: "string" },
+      cfg: { type: "string" },
+      "guided-channels": { type: "string" },
+      seed: { type: "string" },
+      sampler: { type: "string", default: "ddpm" },
+      plan: { type: "string" },
+      dtype: { type: "string", default: "f32" },
+      out: { type: "string", default: "out/video.png" },
+      sheet: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  // Option errors come before loading anything or touching the GPU.
+  const modelDir = requireOption(values.model, "model");
+  const vaeDir = requireOption(values.vae, "vae");
+  const promptPaths = listOption(requireOption(values.prompt, "prompt"));
+  let sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
+  const size = videoSizeOptions(values);
+  const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
+  latentVideo(video); // checks the sizes before loading any weights
+  const seed = numberOption(values.seed, "seed", 0);
+  const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);
+  let steps = numberOption(values.steps, "steps", 100);
+  let cfgScale = numberOption(values.cfg, "cfg", 7);
+
+  const gpu = await getGpu();
+  const model = await STDiT2Model.load(gpu, modelDir, { dtype });
+  const vae = await VaeDecoder.load(gpu, vaeDir);
+  try {
+    checkVideoVae(model, vae);
+    const prompts = await Promise.all(
+      promptPaths.map((p) => readPromptEmbedding(p, model.config.captionChannels)),
+    );
+    let plan: AttentionPlan | undefined;
+    if (values.plan) {
+      const compressed = await CompressedSampler.load(stdit2AtVideoSize(model, video), values.plan);
+      if (values.steps !== undefined && steps !== compressed.planFile.steps) {
+        throw new OptionError(
+          `--steps ${steps} does not match the plan's ${compressed.planFile.steps} steps`,
+        );
+      }
+      ({ steps, cfgScale, sampler } = compressed.planFile);
+      plan = compressed.plan;
+      const cost = compressed.cost();
+      console.log(
+        `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
+          `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
+      );
+    }
+    const progress = new ProgressBar("sampling", steps);
+    const result = await generateVideos(model, vae, {
+      prompts,
+      ...size,
+      steps,
+      cfgScale,
+      guidedChannels,
+      seed,
+      sampler,
+      plan,
+      onStep: (step) => progress.update(step + 1),
+    });
+    progress.done();
+    const paths = videoPaths(values.out!, result.videos.length);
+    for (const [i, video] of result.videos.entries()) {
+      await writeVideoApng(paths[i], video, result.height, result.width, size.fps);
+    }
+    const sheet = values.sheet ?? sheetPath(values.out!);
+    await writeContactSheet(sheet, result.videos, result.height, result.width);
+    const samplingSeconds = result.latents.stepSeconds.reduce((a, b) => a + b, 0);
+    console.log(
+      `wrote ${paths.join(", ")} and ${sheet}: ${prompts.length} video(s) of ${size.frames} ` +
+        `frames at ${result.height}×${result.width} px; sampling ${samplingSeconds.toFixed(1)}s, ` +
+        `decoding ${result.decodeSeconds.toFixed(1)}s`,
+    );
+  } finally {
+    vae.release();
+    model.release();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * `video-calibrate`: greedy DiTFastAttn calibration of an STDiT2 model's spatial attention for one
+ * video size, with prompt embeddings as calibration data, written as a plan file.
+ */
+
+import { parseArgs } from "node:util";
+import { compress } from "../calibrate/compress.ts";
+import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import { stdit2AtVideoSize } from "../calibrate/targets/stdit2.ts";
+import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
+import { OptionError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/context.ts";
+import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { ProgressBar } from "./progress.ts";
+import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
+import {
+  dtypeOption,
+  listOption,
+  numberOption,
+  samplerOption,
+  thresholdOption,
+} from "./options.ts";
+
+const HELP = `deno task video-calibrate [options]
+  --model DIR       Open-Sora STDiT2 folder (required)
+  --prompt FILES    calibration prompt embeddings, comma-separated (required; DiTFastAttn uses 4)
+  --threshold D     δ, the error budget of the greedy search (required; the paper's Open-Sora runs: 0.01–0.06)
+  --frames N, --fps N, --height PX, --width PX   the video size the plan is for (defaults 16, 24, 240, 426)
+  --vae DIR         VAE folder whose scale factor sets the latent size (default factor ${STDIT2_VAE_SCALE})
+  --steps N         sampling steps the plan is for (default 100)
+  --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddpm)
+  --cfg S           guidance scale (default 7)
+  --window W        band half-width in tokens of one frame (default S/8)
+  --seed N          seed of the calibration noise (default 0)
+  --dtype f32|f16   weight storage on the GPU (default f32)
+  --out FILE        plan file to write (default out/video-plan.json)`;
+
+export async function videoCalibrateCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      prompt: { type: "string" },
+      threshold: { type: "string" },
+      ...VIDEO_SIZE_OPTIONS,
+      vae: { type: "string" },
+      steps: { type: "string" },
+      sampler: { type: "string", default: "ddpm" },
+      cfg: { type: "string" },
+      window: { type: "string" },
+      seed: { type: "string" },
+      dtype: { type: "string", default: "f32" },
+      out: { type: "string", default: "out/video-plan.json" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if (!values.model) throw new OptionError("--model is required");
+  if (!values.prompt) throw new OptionError("--prompt is required (calibration prompts)");
+  const threshold = thresholdOption(values.threshold);
+  const sampler = samplerOption(values.sampler);
+  const dtype = dtypeOption(values.dtype);
+  const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
+  latentVideo(size);
+  const steps = numberOption(values.steps, "steps", 100);
+  const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
+
+  const gpu = await getGpu();
+  const model = await STDiT2Model.load(gpu, values.model, { dtype });
+  try {
+    const prompts = await Promise.all(
+      listOption(values.prompt).map((p) => readPromptEmbedding(p, model.config.captionChannels)),
+    );
+    const progress = new ProgressBar("calibrating", steps);
+    const compressed = await compress(
+      stdit2AtVideoSize(model, size),
+      { prompts, seed: numberOption(values.seed, "seed", 0) },
+      {
+        threshold,
+        steps,
+        sampler,
+        cfgScale: numberOption(values.cfg, "cfg", 7),
+        window,
+        onProgress: (p) => progress.update(p.step + 1),
+      },
+    );
+    progress.done();
+    await compressed.save(values.out!);
+    const cost = compressed.cost();
+    console.log(`wrote ${values.out}`);
+    console.log(
+      `attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% of full, model MACs ` +
+        `${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%; methods ${
+          JSON.stringify(compressed.histogram())
+        }; ${compressed.calibration!.seconds.toFixed(1)} s`,
+    );
+  } finally {
+    model.release();
+  }
+}

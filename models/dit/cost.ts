@@ -1,0 +1,20 @@
+/** Multiply-accumulates of a DiT forward pass outside self-attention, per sample. */
+
+import type { CostShape } from "../../src/compression/plan.ts";
+import { type DiTConfig, hiddenSize } from "./config.ts";
+
+/** Cost shape of a DiT at `tokens` tokens, for `planCost`. */
+export function ditCostShape(config: DiTConfig, tokens: number): CostShape {
+  const c = hiddenSize(config);
+  const p = config.patchSize;
+  const perLayer = 8 * tokens * c * c + // MLP c → 4c → c
+    6 * c * c + // adaLN modulation
+    256 * c + c * c; // timestep MLP
+  const patchEmbed = tokens * c * config.inChannels * p * p;
+  const finalLayer = 2 * c * c + tokens * c * p * p * config.outChannels;
+  return {
+    tokens,
+    width: c,
+    otherMacsPerStep: config.numLayers * perLayer + patchEmbed + finalLayer,
+  };
+}

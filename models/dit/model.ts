@@ -1,0 +1,297 @@
+/**
+ * DiT (diffusers DiTTransformer2DModel semantics, DESIGN §2) on the GPU. A forward pass is a
+ * sequence of kernel launches recorded into one command stream; nothing is read back.
+ */
+
+import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
+import { ShapeError } from "../../src/errors.ts";
+import type { Gpu } from "../../src/gpu/context.ts";
+import type { TensorSource } from "../../src/io/safetensors.ts";
+import { add } from "../../src/ops/elementwise.ts";
+import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
+import { layerNormModulate } from "../../src/ops/norm.ts";
+import { gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
+import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
+import { type DType, Tensor } from "../../src/tensor.ts";
+import { type DiTConfig, hiddenSize, parseDiTConfig } from "./config.ts";
+import {
+  type DiTBlockWeights,
+  type DiTWeights,
+  loadDiTWeights,
+  releaseWeights,
+} from "./weights.ts";
+import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
+import { loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import {
+  type CalibrationData,
+  type CompressedSampleOptions,
+  ditCompressionTarget,
+} from "../../calibrate/targets/dit.ts";
+import type { CompressionTarget } from "../../calibrate/compression_target.ts";
+
+export interface DiTLoadOptions {
+  /**
+   * Storage of the large linear weights: "f32" (default) or "f16" (half the memory; the linear
+   * kernel widens f16 words itself, so it works with or without the shader-f16 feature).
+   */
+  dtype?: DType;
+  /**
+   * Free the buffer of each large linear weight once the linear kernel has packed it into its
+   * texture, on CPU adapters where that texture is all the kernel reads: the weights then take
+   * their size once instead of twice (default false; such weights serve `linear` only).
+   */
+  freePackedWeights?: boolean;
+}
+
+/** Sinusoidal width of the timestep embedding fed to each block's timestep MLP. */
+const TIMESTEP_CHANNELS = 256;
+
+/** The per-pass state shared by the stages of a forward pass. */
+export class ForwardPass {
+  constructor(
+    /** Embedded tokens entering block 0 [B, N, C]. */
+    readonly hidden: Tensor,
+    /** Each block's conditioning vector c [B, C]. */
+    readonly conditionings: Tensor[],
+    readonly gridH: number,
+    readonly gridW: number,
+  ) {}
+
+  release(): void {
+    this.hidden.release();
+    for (const c of this.conditionings) c.release();
+  }
+}
+
+export class DiTModel {
+  readonly family = "dit" as const;
+  #posEmbed = new Map<string, Tensor>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: DiTConfig,
+    readonly weights: DiTWeights,
+    /** Where the weights came from (for reports and plan files). */
+    readonly source: string,
+  ) {}
+
+  /**
+   * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
+   * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
+   */
+  static load(gpu: Gpu, folder: string, options: DiTLoadOptions = {}): Promise<DiTModel> {
+    return loadFromFolder(
+      folder,
+      "model",
+      parseDiTConfig,
+      (config, source) => DiTModel.fromSource(gpu, config, source, options, folder),
+    );
+  }
+
+  /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
+  static async fromSource(
+    gpu: Gpu,
+    config: DiTConfig,
+    source: TensorSource,
+    options: DiTLoadOptions = {},
+    name = source.path,
+  ): Promise<DiTModel> {
+    const dtype = weightDtype(options.dtype);
+    const weights = await loadDiTWeights(
+      gpu,
+      source,
+      config,
+      dtype,
+      options.freePackedWeights ?? false,
+    );
+    return new DiTModel(gpu, config, weights, name);
+  }
+
+  /** This model as a `compress()` target (class labels as calibration data). */
+  compressionTarget(): CompressionTarget<CalibrationData, CompressedSampleOptions, Tensor> {
+    return ditCompressionTarget(this);
+  }
+
+  get inChannels(): number {
+    return this.config.inChannels;
+  }
+
+  get outChannels(): number {
+    return this.config.outChannels;
+  }
+
+  get layers(): number {
+    return this.config.numLayers;
+  }
+
+  get width(): number {
+    return hiddenSize(this.config);
+  }
+
+  /** Tokens for an input of `height` × `width` pixels/latents. */
+  tokens(height = this.config.sampleSize, width = height): number {
+    return (height / this.config.patchSize) * (width / this.config.patchSize);
+  }
+
+  /** The 2D sincos position embedding for a token grid (DiT: base size = the grid itself). */
+  #positionEmbedding(gridH: number, gridW: number): Tensor {
+    const key = `${gridH}x${gridW}`;
+    let table = this.#posEmbed.get(key);
+    if (!table) {
+      const base = this.config.sampleSize / this.config.patchSize;
+      const values = posEmbed2dCpu(this.width, gridH, gridW, base, 1);
+      table = Tensor.fromArray(this.gpu, values, [gridH * gridW, this.width], "f32", "pos_embed");
+      this.#posEmbed.set(key, table);
+    }
+    return table;
+  }
+
+  /** Checks a model input before any GPU work. */
+  checkInput(x: Tensor, labels: Tensor): void {
+    const { inChannels, patchSize } = this.config;
+    const [batch, channels, height, width] = x.shape;
+    if (x.shape.length !== 4 || channels !== inChannels) {
+      throw new ShapeError(`DiT input: expected [B, ${inChannels}, H, W], got [${x.shape}]`);
+    }
+    if (height % patchSize !== 0 || width % patchSize !== 0) {
+      throw new ShapeError(
+        `DiT input: ${height}×${width} is not divisible by the patch size ${patchSize}`,
+      );
+    }
+    if (labels.shape.length !== 1 || labels.shape[0] !== batch || labels.dtype !== "i32") {
+      throw new ShapeError(
+        `DiT labels: expected i32 [${batch}], got ${labels.dtype} [${labels.shape}]`,
+      );
+    }
+  }
+
+  /**
+   * Model output [B, outChannels, H, W] for x [B, inChannels, H, W] at one timestep (the same
+   * for the whole batch) with class labels (i32 [B]; the null class = numClasses).
+   */
+  forward(x: Tensor, timestep: number, labels: Tensor, attention?: AttentionRuntime): Tensor {
+    const pass = this.begin(x, timestep, labels);
+    try {
+      let h = pass.hidden.reshape(pass.hidden.shape);
+      for (let l = 0; l < this.layers; l++) {
+        const next = this.block(pass, l, h, attention);
+        h.release();
+        h = next;
+      }
+      const out = this.end(pass, h);
+      h.release();
+      return out;
+    } finally {
+      pass.release();
+    }
+  }
+
+  /**
+   * First stage of a forward pass: patch and position embedding, and every block's
+   * conditioning. Calibration runs the blocks of a pass one at a time from here.
+   */
+  begin(x: Tensor, timestep: number, labels: Tensor): ForwardPass {
+    this.checkInput(x, labels);
+    const { patchSize } = this.config;
+    const [batch, , height, width] = x.shape;
+    const gridH = height / patchSize, gridW = width / patchSize;
+    const temb = Tensor.fromArray(
+      this.gpu,
+      timestepEmbeddingCpu(new Array(batch).fill(timestep), TIMESTEP_CHANNELS, {
+        flipSinToCos: true,
+        downscaleFreqShift: 1,
+      }),
+      [batch, TIMESTEP_CHANNELS],
+      "f32",
+      "timestep",
+    );
+    const patches = patchEmbed(x, this.weights.patchWeight, this.weights.patchBias, patchSize);
+    const hidden = add(patches, this.#positionEmbedding(gridH, gridW));
+    patches.release();
+    const conditionings = this.weights.blocks.map((block) =>
+      this.#conditioning(block, temb, labels)
+    );
+    temb.release();
+    return new ForwardPass(hidden, conditionings, gridH, gridW);
+  }
+
+  /** Block `layer` applied to hidden states h [B, N, C]; returns the new hidden states. */
+  block(pass: ForwardPass, layer: number, h: Tensor, attention?: AttentionRuntime): Tensor {
+    return this.#block(
+      h,
+      this.weights.blocks[layer],
+      pass.conditionings[layer],
+      layer,
+      attention,
+    );
+  }
+
+  /** Final adaLN, projection and unpatchify: [B, outChannels, H, W]. */
+  end(pass: ForwardPass, h: Tensor): Tensor {
+    const { patchSize, outChannels } = this.config;
+    // diffusers takes the final shift/scale from block 0's conditioning embedder.
+    const activated = silu(pass.conditionings[0]);
+    const finalMod = applyLinear(activated, this.weights.finalAdaLN);
+    activated.release();
+    const normed = layerNormModulate(h, 1e-6, finalMod, 0, 1);
+    finalMod.release();
+    const tokens = applyLinear(normed, this.weights.finalProj);
+    normed.release();
+    const out = unpatchify(tokens, outChannels, patchSize, pass.gridH, pass.gridW);
+    tokens.release();
+    return out;
+  }
+
+  /** c = MLP(timestep embedding) + class embedding, with this block's own embedders. */
+  #conditioning(block: DiTBlockWeights, temb: Tensor, labels: Tensor): Tensor {
+    const hidden = applyLinear(temb, block.timestepLinear1, "silu");
+    const t = applyLinear(hidden, block.timestepLinear2);
+    hidden.release();
+    const y = embeddingLookup(block.classTable, labels);
+    const c = add(t, y);
+    t.release();
+    y.release();
+    return c;
+  }
+
+  #block(
+    h: Tensor,
+    block: DiTBlockWeights,
+    conditioning: Tensor,
+    layer: number,
+    attention?: AttentionRuntime,
+  ): Tensor {
+    const { numHeads: heads, normEps } = this.config;
+    const activated = silu(conditioning);
+    const mod = applyLinear(activated, block.adaLN); // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2
+    activated.release();
+    const attnIn = layerNormModulate(h, 1e-6, mod, 0, 1);
+    const attnOut = selfAttention(
+      attnIn,
+      { qkv: block.qkv, out: block.attnOut },
+      heads,
+      layer,
+      attention,
+    );
+    attnIn.release();
+    const h1 = gatedResidualAdd(h, attnOut, mod, 2);
+    attnOut.release();
+    const mlpIn = layerNormModulate(h1, normEps, mod, 3, 4);
+    const hidden = applyLinear(mlpIn, block.fc1, "gelu_tanh");
+    mlpIn.release();
+    const mlpOut = applyLinear(hidden, block.fc2);
+    hidden.release();
+    const h2 = gatedResidualAdd(h1, mlpOut, mod, 5);
+    h1.release();
+    mlpOut.release();
+    mod.release();
+    return h2;
+  }
+
+  /** Frees the weights and cached position embeddings. */
+  release(): void {
+    releaseWeights(this.weights);
+    for (const t of this.#posEmbed.values()) t.release();
+    this.#posEmbed.clear();
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * PixArt-α/Σ (diffusers PixArtTransformer2DModel semantics) on the GPU: adaLN-single timestep
+ * conditioning shared by all blocks, optional size conditioning, caption projection, and per
+ * block self-attention (DiTFastAttn-compressible), masked cross-attention to the caption and
+ * the MLP. A forward pass is recorded into one command stream; nothing is read back.
+ */
+
+import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
+import { ShapeError } from "../../src/errors.ts";
+import type { Gpu } from "../../src/gpu/context.ts";
+import type { TensorSource } from "../../src/io/safetensors.ts";
+import { crossAttention } from "../../src/ops/attention.ts";
+import { concatLastAxis } from "../../src/ops/concat.ts";
+import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
+import { posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
+import { layerNormModulate } from "../../src/ops/norm.ts";
+import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
+import { type DType, Tensor } from "../../src/tensor.ts";
+import { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
+import { releaseWeights } from "../dit/weights.ts";
+import { feedForward } from "../../src/nn/feed_forward.ts";
+import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
+import { loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
+import {
+  type EmbedderWeights,
+  loadPixArtWeights,
+  PIXART_FREQUENCY_CHANNELS,
+  type PixArtWeights,
+} from "./weights.ts";
+import type { CompressionTarget } from "../../calibrate/compression_target.ts";
+import {
+  type PixArtCalibration,
+  type PixArtCompressedSampleOptions,
+  pixartCompressionTarget,
+} from "../../calibrate/targets/pixart.ts";
+import type { PixArtResolution } from "./sample.ts";
+
+export interface PixArtLoadOptions {
+  /** Storage of the large linear weights: "f32" (default) or "f16". */
+  dtype?: DType;
+}
+
+/** The final LayerNorm's epsilon (fixed in diffusers, independent of norm_eps). */
+const FINAL_NORM_EPS = 1e-6;
+
+/** Sinusoid flags of PixArt's timestep and size features: [cos, sin], no frequency shift. */
+const SINUSOID = { flipSinToCos: true, downscaleFreqShift: 0 };
+
+/** The per-pass state shared by the stages of a forward pass. */
+export class PixArtPass {
+  constructor(
+    /** Embedded tokens entering block 0 [B, N, C]. */
+    readonly hidden: Tensor,
+    /** adaLN-single output [B, 6C], before each block adds its own table. */
+    readonly modulation: Tensor,
+    /** Final (shift, scale) [B, 2C]. */
+    readonly finalModulation: Tensor,
+    /** Projected caption [B, L, C] and its mask [B, L]. */
+    readonly caption: Tensor,
+    readonly mask: Tensor,
+    readonly gridH: number,
+    readonly gridW: number,
+  ) {}
+
+  release(): void {
+    for (const t of [this.hidden, this.modulation, this.finalModulation, this.caption, this.mask]) {
+      t.release();
+    }
+  }
+}
+
+export class PixArtModel {
+  readonly family = "pixart" as const;
+  #posEmbed = new Map<string, Tensor>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: PixArtConfig,
+    readonly weights: PixArtWeights,
+    /** Where the weights came from (for reports and plan files). */
+    readonly source: string,
+  ) {}
+
+  /**
+   * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
+   * sharded). Keys and shapes are all checked before any upload.
+   */
+  static load(gpu: Gpu, folder: string, options: PixArtLoadOptions = {}): Promise<PixArtModel> {
+    return loadFromFolder(
+      folder,
+      "model",
+      parsePixArtConfig,
+      (config, source) => PixArtModel.fromSource(gpu, config, source, options, folder),
+    );
+  }
+
+  /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
+  static async fromSource(
+    gpu: Gpu,
+    config: PixArtConfig,
+    source: TensorSource,
+    options: PixArtLoadOptions = {},
+    name = source.path,
+  ): Promise<PixArtModel> {
+    const dtype = weightDtype(options.dtype);
+    const weights = await loadPixArtWeights(gpu, source, config, dtype);
+    return new PixArtModel(gpu, config, weights, name);
+  }
+
+  get inChannels(): number {
+    return this.config.inChannels;
+  }
+
+  get outChannels(): number {
+    return this.config.outChannels;
+  }
+
+  get layers(): number {
+    return this.config.numLayers;
+  }
+
+  get width(): number {
+    return pixartWidth(this.config);
+  }
+
+  /** Tokens for a latent of `height` × `width` (default: the trained sample size). */
+  tokens(height = this.config.sampleSize, width = height): number {
+    return (height / this.config.patchSize) * (width / this.config.patchSize);
+  }
+
+  /**
+   * This model as a `compress()` target at one image size (default the trained one): a plan
+   * holds for one token grid, so each resolution gets its own (see `pixartAtResolution`).
+   */
+  compressionTarget(
+    resolution?: PixArtResolution,
+  ): CompressionTarget<PixArtCalibration, PixArtCompressedSampleOptions, CaptionConditioning> {
+    return pixartCompressionTarget(this, resolution);
+  }
+
+  /** The 2D sincos table for a token grid, relative to the trained grid (base_size). */
+  #positionEmbedding(gridH: number, gridW: number): Tensor {
+    const key = `${gridH}x${gridW}`;
+    let table = this.#posEmbed.get(key);
+    if (!table) {
+      const { interpolationScale } = this.config;
+      const values = posEmbed2dCpu(
+        this.width,
+        gridH,
+        gridW,
+        pixartBaseSize(this.config),
+        interpolationScale,
+      );
+      table = Tensor.fromArray(this.gpu, values, [gridH * gridW, this.width], "f32", "pos_embed");
+      this.#posEmbed.set(key, table);
+    }
+    return table;
+  }
+
+  /** Checks a model input before any GPU work. */
+  checkInput(x: Tensor, conditioning: CaptionConditioning): void {
+    const { inChannels, patchSize, captionChannels, useAdditionalConditions } = this.config;
+    const [batch, channels, height, width] = x.shape;
+    if (x.shape.length !== 4 || channels !== inChannels || x.dtype !== "f32") {
+      throw new ShapeError(
+        `PixArt input: expected f32 [B, ${inChannels}, H, W], got ${x.dtype} [${x.shape}]`,
+      );
+    }
+    if (height % patchSize !== 0 || width % patchSize !== 0) {
+      throw new ShapeError(
+        `PixArt input: latent ${height}×${width} is not divisible by the patch size ${patchSize}`,
+      );
+    }
+    if (conditioning.batch !== batch) {
+      throw new ShapeError(
+        `PixArt caption batch ${conditioning.batch} does not match the latent batch ${batch}`,
+      );
+    }
+    const expectedWidth = conditioning.projected ? this.width : captionChannels;
+    const captionWidth = conditioning.caption.shape[2];
+    if (captionWidth !== expectedWidth) {
+      throw new ShapeError(
+        `PixArt caption: embeddings are ${captionWidth} wide, the model's ` +
+          `${conditioning.projected ? "width" : "caption_channels"} is ${expectedWidth}`,
+      );
+    }
+    if (conditioning.length === 0) throw new ShapeError("PixArt caption: no text tokens (L = 0)");
+    if (useAdditionalConditions && !conditioning.sizes) {
+      throw new ShapeError(
+        "PixArt: this model uses size conditioning (use_additional_conditions); " +
+          "the conditioning needs resolution and aspect ratio per sample",
+      );
+    }
+  }
+
+  /** caption_projection: linear_1 → GELU(tanh) → linear_2, [B, L, captionChannels] → [B, L, C]. */
+  projectCaption(conditioning: CaptionConditioning): CaptionConditioning {
+    if (conditioning.projected) {
+      const { caption, mask } = conditioning;
+      return new CaptionConditioning(
+        caption.reshape(caption.shape),
+        mask.reshape(mask.shape),
+        conditioning.sizes,
+        true,
+      );
+    }
+    const width = conditioning.caption.shape[2];
+    if (width !== this.config.captionChannels) {
+      throw new ShapeError(
+        `PixArt caption: embeddings are ${width} wide, caption_channels is ${this.config.captionChannels}`,
+      );
+    }
+    const hidden = applyLinear(conditioning.caption, this.weights.captionLinear1, "gelu_tanh");
+    const projected = applyLinear(hidden, this.weights.captionLinear2);
+    hidden.release();
+    const mask = conditioning.mask;
+    return new CaptionConditioning(projected, mask.reshape(mask.shape), conditioning.sizes, true);
+  }
+
+  /**
+   * Model output [B, outChannels, H, W] for latents x [B, inChannels, H, W] at one timestep
+   * (the same for the whole batch), conditioned on captions (batch [cond; uncond] when guided).
+   */
+  forward(
+    x: Tensor,
+    timestep: number,
+    conditioning: CaptionConditioning,
+    attention?: AttentionRuntime,
+  ): Tensor {
+    const pass = this.begin(x, timestep, conditioning);
+    try {
+      let h = pass.hidden.reshape(pass.hidden.shape);
+      for (let l = 0; l < this.layers; l++) {
+        const next = this.block(pass, l, h, attention);
+        h.release();
+        h = next;
+      }
+      const out = this.end(pass, h);
+      h.release();
+      return out;
+    } finally {
+      pass.release();
+    }
+  }
+
+  /** Patch and position embedding, the shared adaLN-single conditioning and the caption. */
+  begin(x: Tensor, timestep: number, conditioning: CaptionConditioning): PixArtPass {
+    this.checkInput(x, conditioning);
+    const { patchSize } = this.config;
+    const [batch, , height, width] = x.shape;
+    const gridH = height / patchSize, gridW = width / patchSize;
+    const patches = patchEmbed(x, this.weights.patchWeight, this.weights.patchBias, patchSize);
+    const hidden = add(patches, this.#positionEmbedding(gridH, gridW));
+    patches.release();
+    const embedded = this.#embedConditions(new Array(batch).fill(timestep), conditioning);
+    const activated = silu(embedded);
+    const modulation = applyLinear(activated, this.weights.adaLNSingle);
+    activated.release();
+    // Final (shift, scale) = scale_shift_table + e on both halves.
+    const doubled = concatLastAxis([embedded, embedded]);
+    const finalModulation = add(doubled, this.weights.finalScaleShift);
+    doubled.release();
+    embedded.release();
+    const projected = this.projectCaption(conditioning);
+    const pass = new PixArtPass(
+      hidden,
+      modulation,
+      finalModulation,
+      projected.caption.reshape(projected.caption.shape),
+      projected.mask.reshape(projected.mask.shape),
+      gridH,
+      gridW,
+    );
+    projected.release();
+    return pass;
+  }
+
+  /** Block `layer` applied to hidden states h [B, N, C]; returns the new hidden states. */
+  block(pass: PixArtPass, layer: number, h: Tensor, attention?: AttentionRuntime): Tensor {
+    const { numHeads: heads, normEps } = this.config;
+    const block = this.weights.blocks[layer];
+    // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2.
+    const mod = add(pass.modulation, block.scaleShiftTable);
+    const attnIn = layerNormModulate(h, normEps, mod, 0, 1);
+    const attnOut = selfAttention(
+      attnIn,
+      { qkv: block.qkv, out: block.attnOut },
+      heads,
+      layer,
+      attention,
+    );
+    attnIn.release();
+    const h1 = gatedResidualAdd(h, attnOut, mod, 2);
+    attnOut.release();
+    // Cross-attention reads the residual stream directly: no norm, no gate (ada_norm_single).
+    const query = applyLinear(h1, block.crossQuery);
+    const keyValue = applyLinear(pass.caption, block.crossKeyValue);
+    const crossed = crossAttention(query, keyValue, heads, pass.mask);
+    query.release();
+    keyValue.release();
+    const crossOut = applyLinear(crossed, block.crossOut);
+    crossed.release();
+    const h2 = add(h1, crossOut);
+    h1.release();
+    crossOut.release();
+    const mlpIn = layerNormModulate(h2, normEps, mod, 3, 4);
+    const mlpOut = feedForward(mlpIn, block.fc1, block.fc2);
+    mlpIn.release();
+    const h3 = gatedResidualAdd(h2, mlpOut, mod, 5);
+    h2.release();
+    mlpOut.release();
+    mod.release();
+    return h3;
+  }
+
+  /** Final modulated LayerNorm, projection and unpatchify: [B, outChannels, H, W]. */
+  end(pass: PixArtPass, h: Tensor): Tensor {
+    const { patchSize, outChannels } = this.config;
+    const normed = layerNormModulate(h, FINAL_NORM_EPS, pass.finalModulation, 0, 1);
+    const tokens = applyLinear(normed, this.weights.finalProj);
+    normed.release();
+    const out = unpatchify(tokens, outChannels, patchSize, pass.gridH, pass.gridW);
+    tokens.release();
+    return out;
+  }
+
+  /**
+   * e [B, C] = timestep MLP(sincos(t)), plus with size conditioning
+   * cat(resolution MLP(sincos(h)), resolution MLP(sincos(w)), aspect MLP(sincos(h/w))).
+   */
+  #embedConditions(timesteps: number[], conditioning: CaptionConditioning): Tensor {
+    const batch = timesteps.length;
+    const e = this.#embedder(timesteps, this.weights.timestepEmbedder);
+    const { resolutionEmbedder, aspectRatioEmbedder } = this.weights;
+    if (!this.config.useAdditionalConditions || !resolutionEmbedder || !aspectRatioEmbedder) {
+      return e;
+    }
+    const sizes = conditioning.sizes!;
+    const resolution = this.#embedder([...sizes.resolution], resolutionEmbedder);
+    const aspect = this.#embedder([...sizes.aspectRatio], aspectRatioEmbedder);
+    // [2B, C/3] rows (h_b, w_b) read as [B, 2C/3]: the per-sample concatenation diffusers makes.
+    const pairs = resolution.reshape([batch, (2 * this.width) / 3]);
+    const sizeEmbedding = concatLastAxis([pairs, aspect]);
+    for (const t of [resolution, pairs, aspect]) t.release();
+    const combined = add(e, sizeEmbedding);
+    e.release();
+    sizeEmbedding.release();
+    return combined;
+  }
+
+  /** linear_2(SiLU(linear_1(sincos₂₅₆(values)))) for one value per row. */
+  #embedder(values: number[], weights: EmbedderWeights): Tensor {
+    const features = Tensor.fromArray(
+      this.gpu,
+      timestepEmbeddingCpu(values, PIXART_FREQUENCY_CHANNELS, SINUSOID),
+      [values.length, PIXART_FREQUENCY_CHANNELS],
+      "f32",
+      "sinusoids",
+    );
+    const hidden = applyLinear(features, weights.linear1, "silu");
+    features.release();
+    const out = applyLinear(hidden, weights.linear2);
+    hidden.release();
+    return out;
+  }
+
+  /** Frees the weights and cached position embeddings. */
+  release(): void {
+    releaseWeights(this.weights);
+    for (const t of this.#posEmbed.values()) t.release();
+    this.#posEmbed.clear();
+  }
+}
