@@ -5,7 +5,6 @@
  * Each iteration waits for the GPU, so it includes one submit-to-completion latency.
  */
 
-import { getGpu } from "../src/gpu/context.ts";
 import {
   attentionMacs,
   fullAttention,
@@ -14,6 +13,7 @@ import {
 } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
 import { randomArray } from "../tests/helpers.ts";
+import { getGpu } from "../deno.ts";
 
 const HEADS = 16;
 const HEAD_DIM = 72;

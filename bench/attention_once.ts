@@ -8,10 +8,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { getGpu } from "../src/gpu/context.ts";
 import { fullAttention, windowAttention } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
 import { randomArray } from "../tests/helpers.ts";
+import { getGpu } from "../deno.ts";
 
 const HEADS = 16;
 const HEAD_DIM = 72;

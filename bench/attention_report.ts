@@ -11,7 +11,7 @@
  * queue (≈ 10 ms on lavapipe) is spread over them.
  */
 
-import { getGpu, type Gpu } from "../src/gpu/context.ts";
+import type { Gpu } from "../src/gpu/context.ts";
 import {
   attentionMacs,
   attentionTiling,
@@ -21,6 +21,7 @@ import {
 } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
 import { randomArray } from "../tests/helpers.ts";
+import { getGpu } from "../deno.ts";
 
 const HEADS = 16;
 const HEAD_DIM = 72;

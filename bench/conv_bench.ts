@@ -5,9 +5,9 @@
  * CONV_TILE="pixels,channels,texels" overrides the register tile; CONV_CASES="0,2" picks cases.
  */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { conv2d, convFlops, type ConvTile } from "../src/ops/conv.ts";
 import { Tensor } from "../src/tensor.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const WARMUP = 1;

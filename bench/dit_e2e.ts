@@ -10,8 +10,8 @@ import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { breakdown, formatBreakdown } from "./breakdown.ts";
+import { getGpu, localFolder } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -39,7 +39,10 @@ async function measure(model: DiTModel, label: string, samples: number): Promise
   );
 }
 
-const tiny = await DiTModel.load(gpu, new URL("../assets/tiny-fmnist", import.meta.url).pathname);
+const tiny = await DiTModel.load(
+  gpu,
+  localFolder(new URL("../assets/tiny-fmnist", import.meta.url).pathname),
+);
 for (const n of values.batches!.split(",").map(Number)) {
   await measure(tiny, "tiny-fmnist (256 tok)", n);
 }

@@ -1,9 +1,9 @@
 /** Elementwise bandwidth at DiT-XL shapes: batch 2, 256 and 1024 tokens, width 1152 (MLP 4608). */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { add, gatedResidualAdd, geluTanh, mul, scale, silu } from "../src/ops/elementwise.ts";
 import { Tensor } from "../src/tensor.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const width = 1152;

@@ -1,9 +1,9 @@
 /** Embedding kernels at DiT-XL shapes: class lookup and timestep embedding per step, and the 2D table. */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { embeddingLookup, posEmbed2d, timestepEmbedding } from "../src/ops/embedding.ts";
 import { Tensor } from "../src/tensor.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const width = 1152;

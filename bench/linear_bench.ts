@@ -4,10 +4,10 @@
  * LINEAR_TILE="rows,cols,kBlock" overrides the tiled kernel's register tile (for sweeps).
  */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { linear, type LinearOptions, matmulFlops } from "../src/ops/linear.ts";
 import type { Activation } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const WIDTH = 1152;

@@ -1,10 +1,10 @@
 /** Layer norm / modulation bandwidth at DiT-XL shapes: batch 2, 256 and 1024 tokens, width 1152. */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { layerNorm, layerNormModulate, modulate } from "../src/ops/norm.ts";
 import { Tensor } from "../src/tensor.ts";
 import type { RowVariant } from "../shaders/rows.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const width = 1152;

@@ -1,9 +1,9 @@
 /** Patch embed and unpatchify at DiT-XL/2 shapes (latent 4×32×32 and 4×64×64, batch 2). */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { patchEmbed, unpatchify } from "../src/ops/patch.ts";
 import { Tensor } from "../src/tensor.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const [batch, inChannels, width, patch, outChannels] = [2, 4, 1152, 2, 8];

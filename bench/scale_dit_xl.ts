@@ -26,12 +26,13 @@ import { parseVaeConfig } from "../models/vae/config.ts";
 import { expectedVaeShapes } from "../models/vae/weights.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
-import { getGpu, type Gpu } from "../src/gpu/context.ts";
-import { type WritableDtype, writeSafetensors } from "../src/io/safetensors_writer.ts";
+import type { Gpu } from "../src/gpu/context.ts";
+import type { WritableDtype } from "../src/io/safetensors_writer.ts";
 import { convCacheBytes, releaseConvCaches } from "../src/ops/conv.ts";
 import { linearCacheBytes, releaseLinearCaches } from "../src/ops/linear.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
+import { getGpu, localFolder, writeSafetensors } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -211,7 +212,7 @@ async function loadDiT(
   resetMemory(gpu);
   const started = performance.now();
   const model = size === 256
-    ? await DiTModel.load(gpu, folder, { dtype, freePackedWeights })
+    ? await DiTModel.load(gpu, localFolder(folder), { dtype, freePackedWeights })
     : await loadAtSize(gpu, folder, dtype, size, freePackedWeights);
   await gpu.sync();
   const loadSeconds = (performance.now() - started) / 1000;
@@ -241,7 +242,7 @@ async function loadAtSize(
     join(Deno.realPathSync(folder), "diffusion_pytorch_model.safetensors"),
     link,
   );
-  return DiTModel.load(gpu, sized, { dtype, freePackedWeights });
+  return DiTModel.load(gpu, localFolder(sized), { dtype, freePackedWeights });
 }
 
 /** Samples `steps` steps; returns the step times and the peak memory of the run. */
@@ -314,7 +315,7 @@ async function benchDiT(gpu: Gpu, dir: string, dtype: "f16" | "f32", size: numbe
 async function benchVae(gpu: Gpu, dir: string, dtype: "f16" | "f32"): Promise<void> {
   resetMemory(gpu);
   const started = performance.now();
-  const vae = await VaeDecoder.load(gpu, join(dir, "vae"), { dtype });
+  const vae = await VaeDecoder.load(gpu, localFolder(join(dir, "vae")), { dtype });
   await gpu.sync();
   const loadSeconds = (performance.now() - started) / 1000;
   const latents = Tensor.fromArray(gpu, gaussianNoise(3, 0, 4 * 32 * 32), [1, 4, 32, 32]);

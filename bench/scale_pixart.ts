@@ -20,9 +20,10 @@ import { pixartCostShape } from "../models/pixart/cost.ts";
 import { samplePixArt } from "../models/pixart/sample.ts";
 import { PIXART_SIGMA_1024, randomPixArtSource } from "../testing/random_pixart.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
-import { getGpu, type Gpu } from "../src/gpu/context.ts";
+import type { Gpu } from "../src/gpu/context.ts";
 import type { KernelTime } from "../src/gpu/profiler.ts";
 import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
+import { getGpu } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

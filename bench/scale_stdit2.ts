@@ -22,12 +22,13 @@ import { STDiT2Model } from "../models/stdit2/model.ts";
 import { stdit2CostShape } from "../models/stdit2/cost.ts";
 import { latentVideo, sampleSTDiT2 } from "../models/stdit2/sample.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
-import { getGpu, type Gpu } from "../src/gpu/context.ts";
+import type { Gpu } from "../src/gpu/context.ts";
 import { type CapturedDispatch, type KernelTime, replayTimes } from "../src/gpu/profiler.ts";
 import { fullAttention } from "../src/ops/attention.ts";
 import { linearCacheBytes } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
 import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
+import { getGpu } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

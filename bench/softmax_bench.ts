@@ -1,10 +1,10 @@
 /** Softmax bandwidth at attention-score shapes of DiT-XL (batch 2, 16 heads) and width-1152 rows. */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { softmax } from "../src/ops/softmax.ts";
 import { Tensor } from "../src/tensor.ts";
 import type { RowVariant } from "../shaders/rows.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
+import { getGpu } from "../deno.ts";
 
 const gpu = await getGpu();
 const cases: BandwidthCase[] = [];

@@ -15,14 +15,28 @@ import { OptionError } from "../src/errors.ts";
 import { isGuided } from "../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../src/sampling/scheduler.ts";
 import { CompressedSampler } from "./compressed_sampler.ts";
-import type { Compressible, SeededCalibration } from "./compression_target.ts";
+import type { CompressionTarget, SeededCalibration } from "./compression_target.ts";
+import { DiTModel } from "../models/dit/model.ts";
+import { PixArtModel } from "../models/pixart/model.ts";
+import { STDiT2Model } from "../models/stdit2/model.ts";
+import {
+  type CalibrationData,
+  type CompressedSampleOptions,
+  ditTarget,
+  type PixArtCalibration,
+  type PixArtCompressedSampleOptions,
+  pixartTarget,
+  type STDiT2CalibrationData,
+  type STDiT2CompressedSampleOptions,
+  stdit2Target,
+} from "./targets/mod.ts";
 import {
   type Decision,
   layerThresholds,
   type SearchCounters,
   searchStep,
 } from "./greedy_search.ts";
-import { PLAN_FORMAT, PLAN_VERSION, type PlanFile } from "./plan_file.ts";
+import { PLAN_FORMAT, PLAN_VERSION, type PlanFile } from "../src/compression/plan_file.ts";
 
 export interface CalibrationProgress {
   step: number;
@@ -69,7 +83,9 @@ function checkOptions(options: CompressOptions): void {
 }
 
 /**
- * Calibrates a compression plan for `model` and returns a sampler using it.
+ * Calibrates a compression plan and returns a sampler using it. The first argument is a
+ * family's target (`ditTarget(model)`, `pixartTarget(model, { height, width })`,
+ * `stdit2Target(model, videoSize)`), or a model, which means its target at the default size.
  *
  * @example
  * ```ts
@@ -80,13 +96,58 @@ function checkOptions(options: CompressOptions): void {
  * await sampler.save("plans/fmnist-0.05.json");
  * ```
  */
-export async function compress<Calib extends SeededCalibration, SampleOptions>(
-  model: Compressible<Calib, SampleOptions>,
+export function compress(
+  model: DiTModel,
+  calibData: CalibrationData,
+  options: CompressOptions,
+): Promise<CompressedSampler<CompressedSampleOptions>>;
+export function compress(
+  model: PixArtModel,
+  calibData: PixArtCalibration,
+  options: CompressOptions,
+): Promise<CompressedSampler<PixArtCompressedSampleOptions>>;
+export function compress(
+  model: STDiT2Model,
+  calibData: STDiT2CalibrationData,
+  options: CompressOptions,
+): Promise<CompressedSampler<STDiT2CompressedSampleOptions>>;
+export function compress<Calib extends SeededCalibration, SampleOptions>(
+  target: CompressionTarget<Calib, SampleOptions>,
   calibData: Calib,
   options: CompressOptions,
-): Promise<CompressedSampler<SampleOptions>> {
+): Promise<CompressedSampler<SampleOptions>>;
+export async function compress(
+  what: unknown,
+  calibData: SeededCalibration,
+  options: CompressOptions,
+): Promise<CompressedSampler<unknown>> {
   checkOptions(options);
-  const target = model.compressionTarget();
+  return await calibrate(targetOf(what), calibData, options);
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyTarget = CompressionTarget<any, any>;
+
+/** A model's target at its default size, or the target itself. */
+function targetOf(what: unknown): AnyTarget {
+  if (what instanceof DiTModel) return ditTarget(what);
+  if (what instanceof PixArtModel) return pixartTarget(what);
+  if (what instanceof STDiT2Model) return stdit2Target(what);
+  const target = what as Partial<AnyTarget> | null;
+  if (target && typeof target.runCalibration === "function" && target.model) {
+    return target as AnyTarget;
+  }
+  throw new OptionError(
+    "compress() takes a model (DiT, PixArt, STDiT2) or a target (ditTarget, pixartTarget, " +
+      "stdit2Target)",
+  );
+}
+
+async function calibrate(
+  target: AnyTarget,
+  calibData: SeededCalibration,
+  options: CompressOptions,
+): Promise<CompressedSampler<unknown>> {
   const calibrationCount = target.checkCalibration(calibData);
   const {
     steps = target.defaults.steps,

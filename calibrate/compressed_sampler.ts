@@ -8,16 +8,16 @@ import {
   planCost,
 } from "../src/compression/plan.ts";
 import type { LoopResult } from "../src/sampling/sample_loop.ts";
-import type { Compressible, CompressionTarget, SeededCalibration } from "./compression_target.ts";
+import type { CompressionTarget } from "./compression_target.ts";
 import type { Decision, SearchCounters } from "./greedy_search.ts";
 import {
   checkPlanFits,
-  loadPlan,
+  checkPlanValue,
   type PlanFile,
   planOf,
-  savePlan,
+  planToJson,
   toXDiTPlan,
-} from "./plan_file.ts";
+} from "../src/compression/plan_file.ts";
 
 /** Everything the calibration measured (absent for a plan loaded from a file). */
 export interface CalibrationLog {
@@ -30,9 +30,6 @@ export interface CalibrationLog {
 type AnyTarget<SampleOptions> = CompressionTarget<any, SampleOptions>;
 
 /** The fields of a target a plan must match. */
-function fitOf<S>(target: AnyTarget<S>) {
-  return { configHash: target.configHash, layers: target.layers, tokens: target.tokens };
-}
 
 export class CompressedSampler<SampleOptions> {
   constructor(
@@ -40,18 +37,16 @@ export class CompressedSampler<SampleOptions> {
     readonly planFile: PlanFile,
     readonly calibration?: CalibrationLog,
   ) {
-    checkPlanFits(planFile, fitOf(target), planFile.steps);
+    checkPlanFits(planFile, target, planFile.steps);
   }
 
-  /** Loads a plan file for `model` (refused when it was made for another model). */
-  static async load<Calib extends SeededCalibration, SampleOptions>(
-    model: Compressible<Calib, SampleOptions>,
-    path: string,
-  ): Promise<CompressedSampler<SampleOptions>> {
-    const file = await loadPlan(path);
-    const target = model.compressionTarget();
-    checkPlanFits(file, fitOf(target), file.steps, path);
-    return new CompressedSampler(target, file);
+  /** A plan (from a file or a `compress()` run) bound to `target` (refused if made for another). */
+  static fromPlan<SampleOptions>(
+    // deno-lint-ignore no-explicit-any
+    target: CompressionTarget<any, SampleOptions>,
+    plan: PlanFile,
+  ): CompressedSampler<SampleOptions> {
+    return new CompressedSampler(target, checkPlanValue(plan));
   }
 
   get plan(): AttentionPlan {
@@ -74,13 +69,14 @@ export class CompressedSampler<SampleOptions> {
    */
   sample(options: SampleOptions): Promise<LoopResult> {
     const steps = (options as { steps?: unknown }).steps;
-    if (typeof steps === "number") checkPlanFits(this.planFile, fitOf(this.target), steps);
+    if (typeof steps === "number") checkPlanFits(this.planFile, this.target, steps);
     const { steps: planSteps, sampler, cfgScale } = this.planFile;
     return this.target.sample(options, { steps: planSteps, sampler, cfgScale, plan: this.plan });
   }
 
-  save(path: string): Promise<void> {
-    return savePlan(path, this.planFile);
+  /** The plan file as JSON text (save it with the Deno entry's `savePlan`, or download it). */
+  toJson(): string {
+    return planToJson(this.planFile);
   }
 
   /** The plan in xDiT's `{"block0": {"step0": ...}}` form. */

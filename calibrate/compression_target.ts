@@ -1,11 +1,12 @@
 /**
  * What `compress()` and `CompressedSampler` need from a model family. Each family (DiT, PixArt,
- * STDiT2) implements `Compressible` once; the greedy search, plan files and cost accounting are
- * shared.
+ * STDiT2) has one target in `targets/`, made from a model from outside (the model never imports
+ * calibration); the greedy search, plan files and cost accounting are shared.
  */
 
 import type { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import type { AttentionPlan, CostShape } from "../src/compression/plan.ts";
+import type { AttentionPlan } from "../src/compression/plan.ts";
+import type { PlanFit } from "../src/compression/plan_file.ts";
 import type { Conditioning, LoopResult, StepContext } from "../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../src/sampling/scheduler.ts";
 import type { StagedDenoiser } from "../src/sampling/staged_model.ts";
@@ -33,17 +34,7 @@ export interface CompressionTarget<
   Calib extends SeededCalibration,
   SampleOptions,
   C extends Conditioning = Conditioning,
-> {
-  /** Model family written into plan files ("dit", "pixart", "stdit2"). */
-  readonly family: string;
-  /** Hash of the model config; plans are refused for other configs. */
-  readonly configHash: string;
-  /** Blocks whose self-attention the plan drives. */
-  readonly layers: number;
-  /** Tokens one compressible self-attention sees (per frame for video models). */
-  readonly tokens: number;
-  /** Cost of one sample's step outside the compressible attention, for `planCost`. */
-  readonly costShape: CostShape;
+> extends PlanFit {
   /** The model, run block by block by the search. */
   readonly model: StagedDenoiser<C>;
   /** The family's default sampler settings (used where the options leave them out). */
@@ -60,9 +51,4 @@ export interface CompressionTarget<
     options: SampleOptions,
     settings: PlanSettings & { plan: AttentionPlan },
   ): Promise<LoopResult>;
-}
-
-/** A model that can be compressed: `compress(model, calibData, opts)` accepts it. */
-export interface Compressible<Calib extends SeededCalibration, SampleOptions> {
-  compressionTarget(): CompressionTarget<Calib, SampleOptions>;
 }

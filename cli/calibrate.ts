@@ -4,11 +4,11 @@ import { parseArgs } from "node:util";
 import { compress } from "../calibrate/compress.ts";
 import { DiTModel } from "../models/dit/model.ts";
 import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { DEFAULT_MODEL } from "./generate.ts";
 import { ProgressBar } from "./progress.ts";
 import { dtypeOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
+import { getGpu, localFolder, savePlan } from "../deno.ts";
 
 const HELP = `deno task calibrate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
@@ -58,7 +58,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   }
   const dtype = dtypeOption(values.dtype);
   const gpu = await getGpu();
-  const model = await DiTModel.load(gpu, values.model!, { dtype });
+  const model = await DiTModel.load(gpu, localFolder(values.model!), { dtype });
   const progress = new ProgressBar("calibrating", steps);
   const sampler_ = await compress(
     model,
@@ -74,7 +74,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
     },
   );
   progress.done();
-  await sampler_.save(values.out!);
+  await savePlan(values.out!, sampler_.planFile);
   if (values.xdit) {
     await Deno.writeTextFile(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
   }

@@ -12,7 +12,6 @@ import { DiTModel } from "../models/dit/model.ts";
 import { configHash } from "../models/dit/config.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
 import type { LoopResult } from "../src/sampling/sample_loop.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { OptionError } from "../src/errors.ts";
 import { type DemoRow, evaluateRows, writeDemoReport } from "../eval/demo_report.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
@@ -20,6 +19,8 @@ import { DEFAULT_MODEL } from "./generate.ts";
 import { readLabelInfo } from "./labels.ts";
 import { formatSeconds, ProgressBar } from "./progress.ts";
 import { numberOption } from "./options.ts";
+import { getGpu, loadPlan, localFolder, savePlan } from "../deno.ts";
+import { ditTarget } from "../calibrate/targets/mod.ts";
 
 const HELP = `deno task demo [options]
   --out DIR          output folder (default out/demo)
@@ -49,7 +50,7 @@ async function cachedPlan(
   threshold: number,
 ) {
   try {
-    const sampler = await CompressedSampler.load(model, path);
+    const sampler = await CompressedSampler.fromPlan(ditTarget(model), await loadPlan(path));
     const f = sampler.planFile;
     const same = f.threshold === threshold && f.steps === settings.steps &&
       f.nCalib === settings.nCalib &&
@@ -83,7 +84,7 @@ async function timedSample(
 
 export async function runDemo(settings: DemoSettings): Promise<void> {
   const gpu = await getGpu();
-  const model = await DiTModel.load(gpu, settings.model);
+  const model = await DiTModel.load(gpu, localFolder(settings.model));
   const info = await readLabelInfo(settings.model);
   const classes = model.config.numClasses;
   const labels = Array.from({ length: settings.samples }, (_, i) => i % classes);
@@ -138,7 +139,7 @@ export async function runDemo(settings: DemoSettings): Promise<void> {
         },
       );
       bar.done();
-      await sampler.save(planPath);
+      await savePlan(planPath, sampler.planFile);
       calibrationSeconds = sampler.calibration!.seconds;
       calibrationBlocks = {
         blocks: sampler.calibration!.counters.blocks,

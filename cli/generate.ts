@@ -7,12 +7,13 @@ import { checkLabels, sampleDiT } from "../models/dit/sample.ts";
 import { planCost } from "../src/compression/plan.ts";
 import { ditCostShape } from "../models/dit/cost.ts";
 import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { parseLabels, readLabelInfo } from "./labels.ts";
 import { ProgressBar } from "./progress.ts";
 import { dtypeOption, numberOption, samplerOption } from "./options.ts";
+import { getGpu, loadPlan, localFolder } from "../deno.ts";
+import { ditTarget } from "../calibrate/targets/mod.ts";
 
 export const DEFAULT_MODEL = new URL("../assets/tiny-fmnist", import.meta.url).pathname;
 
@@ -55,7 +56,7 @@ export async function generateCommand(args: string[]): Promise<void> {
   const cols = values.cols === undefined ? undefined : numberOption(values.cols, "cols", 0);
   const info = await readLabelInfo(values.model!);
   const gpu = await getGpu();
-  const model = await DiTModel.load(gpu, values.model!, { dtype });
+  const model = await DiTModel.load(gpu, localFolder(values.model!), { dtype });
   const { config } = model;
   if (config.inChannels !== 1 && config.inChannels !== 3) {
     throw new OptionError(
@@ -65,7 +66,9 @@ export async function generateCommand(args: string[]): Promise<void> {
   }
   const labels = parseLabels(values.labels!, info, config.numClasses);
   checkLabels(model, labels);
-  const compressed = values.plan ? await CompressedSampler.load(model, values.plan) : null;
+  const compressed = values.plan
+    ? await CompressedSampler.fromPlan(ditTarget(model), await loadPlan(values.plan))
+    : null;
   const steps = compressed?.planFile.steps ?? numberOption(values.steps, "steps", 20);
   if (compressed && values.steps !== undefined && Number(values.steps) !== steps) {
     throw new OptionError(`--steps ${values.steps} does not match the plan's ${steps} steps`);

@@ -2,7 +2,7 @@
 
 import { dirname } from "node:path";
 import { imageGrid } from "../src/io/image_grid.ts";
-import { writePng } from "../src/io/png.ts";
+import { writePng } from "../deno.ts";
 
 /** Splits [B, C, H, W] samples into B planar images, cropping `border` pixels per side. */
 export function splitImages(

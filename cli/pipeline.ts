@@ -2,14 +2,15 @@
 
 import { parseArgs } from "node:util";
 import { DiTPipeline } from "../models/dit/pipeline.ts";
-import { ditCostShape } from "../models/dit/cost.ts";
+import { ditPlanFit } from "../models/dit/cost.ts";
+import { planOf } from "../src/compression/plan_file.ts";
 import { planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
 import { dtypeOption, numberOption, samplerOption } from "./options.ts";
+import { getGpu, loadPlan, localFolder, readSchedulerConfigFile } from "../deno.ts";
 
 const HELP = `deno task pipeline [options]
   --pipeline ROOT     diffusers DiT pipeline folder: transformer/, vae/,
@@ -90,11 +91,11 @@ export async function pipelineCommand(args: string[]): Promise<void> {
   const gpu = await getGpu();
   const started = performance.now();
   const pipeline = root !== undefined
-    ? await DiTPipeline.load(gpu, root, { dtype })
+    ? await DiTPipeline.load(gpu, localFolder(root), { dtype })
     : await DiTPipeline.fromFolders(gpu, {
-      transformer: values.transformer!,
-      vae: values.vae!,
-      schedulerConfig: values.scheduler,
+      transformer: localFolder(values.transformer!),
+      vae: localFolder(values.vae!),
+      scheduler: values.scheduler ? await readSchedulerConfigFile(values.scheduler) : undefined,
     }, { dtype });
   try {
     console.log(
@@ -102,7 +103,7 @@ export async function pipelineCommand(args: string[]): Promise<void> {
         `${((performance.now() - started) / 1000).toFixed(1)}s`,
     );
     const labels = parts.map((p) => /^\d+$/.test(p) ? Number(p) : pipeline.labelIds([p])[0]);
-    const compressed = values.plan ? await pipeline.loadPlan(values.plan) : undefined;
+    const plan = values.plan ? await loadPlan(values.plan) : undefined;
     let progress: ProgressBar | null = null;
     const result = await pipeline.generate({
       labels,
@@ -110,7 +111,7 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       cfgScale,
       seed,
       sampler,
-      compressed,
+      plan,
       batchSize,
       onStep: ({ step, steps, part, parts }) => {
         progress ??= new ProgressBar("denoising", steps * parts);
@@ -139,9 +140,8 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       `wrote ${values.out}: ${labels.length} image(s) ${width}×${height} (${names.join(", ")}); ` +
         `${meanStep.toFixed(2)} s/step, VAE decode ${result.decodeSeconds.toFixed(1)}s`,
     );
-    if (compressed) {
-      const model = pipeline.transformer;
-      const cost = planCost(compressed.plan, ditCostShape(model.config, model.tokens()));
+    if (plan) {
+      const cost = planCost(planOf(plan), ditPlanFit(pipeline.transformer).costShape);
       console.log(
         `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
           `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,

@@ -1,19 +1,17 @@
 /** `pixart`: text-to-image PNGs from a PixArt folder, a VAE folder and precomputed prompt embeddings. */
 
 import { parseArgs } from "node:util";
-import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
-import { PixArtModel } from "../models/pixart/model.ts";
-import { pixartAtResolution } from "../calibrate/targets/pixart.ts";
-import { checkVaeFits, generatePixArtImages } from "../models/pixart/pipeline.ts";
-import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
-import { VaeDecoder } from "../models/vae/model.ts";
+import { pixartPlanFit } from "../models/pixart/cost.ts";
+import { PixArtPipeline } from "../models/pixart/pipeline.ts";
+import { pixartLatentGrid } from "../models/pixart/sample.ts";
 import { upscaleFactor } from "../models/vae/config.ts";
-import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
+import { planCost } from "../src/compression/plan.ts";
+import { planOf } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
 import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
+import { getGpu, loadPlan, localFolder, readPromptEmbeddingFile } from "../deno.ts";
 
 const HELP = `deno task pixart [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -45,7 +43,7 @@ export async function pixartCommand(args: string[]): Promise<void> {
       steps: { type: "string" },
       cfg: { type: "string" },
       seed: { type: "string" },
-      sampler: { type: "string", default: "dpm-solver++" },
+      sampler: { type: "string" },
       plan: { type: "string" },
       dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/pixart.png" },
@@ -61,7 +59,7 @@ export async function pixartCommand(args: string[]): Promise<void> {
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
   const promptPaths = listOption(requireOption(values.prompt, "prompt"));
-  const sampler = samplerOption(values.sampler);
+  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = {
     height: values.height === undefined ? undefined : numberOption(values.height, "height", 0),
@@ -69,55 +67,53 @@ export async function pixartCommand(args: string[]): Promise<void> {
   };
   const seed = numberOption(values.seed, "seed", 0);
   const cols = values.cols === undefined ? undefined : numberOption(values.cols, "cols", 0);
-  let steps = numberOption(values.steps, "steps", 20);
-  let cfgScale = numberOption(values.cfg, "cfg", 4.5);
+  // Left undefined when not given, so a plan's settings apply and a contradicting option is
+  // refused rather than silently overridden.
+  const steps = values.steps === undefined ? undefined : numberOption(values.steps, "steps", 20);
+  const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 4.5);
+  const plan = values.plan ? await loadPlan(values.plan) : undefined;
 
   const gpu = await getGpu();
-  const model = await PixArtModel.load(gpu, modelDir, { dtype });
-  const vae = await VaeDecoder.load(gpu, vaeDir);
+  const pipeline = await PixArtPipeline.fromFolders(gpu, {
+    transformer: localFolder(modelDir),
+    vae: localFolder(vaeDir),
+  }, { dtype });
   try {
-    checkVaeFits(model, vae);
+    const model = pipeline.transformer;
     const { captionChannels } = model.config;
     const prompts = await Promise.all(
-      promptPaths.map((p) => readPromptEmbedding(p, captionChannels)),
+      promptPaths.map((p) => readPromptEmbeddingFile(p, captionChannels)),
     );
     const negative = values.negative === undefined
       ? undefined
-      : await readPromptEmbedding(values.negative, captionChannels);
-    const resolution = { ...size, vaeScaleFactor: upscaleFactor(vae.config) };
-    let plan = undefined;
-    let samplerName = sampler;
-    if (values.plan) {
-      const compressed = await CompressedSampler.load(
-        pixartAtResolution(model, resolution),
-        values.plan,
-      );
-      if (values.steps !== undefined && steps !== compressed.planFile.steps) {
-        throw new OptionError(
-          `--steps ${steps} does not match the plan's ${compressed.planFile.steps} steps`,
-        );
-      }
-      ({ steps, cfgScale, sampler: samplerName } = compressed.planFile);
-      plan = compressed.plan;
-      const cost = compressed.cost();
+      : await readPromptEmbeddingFile(values.negative, captionChannels);
+    if (plan) {
+      const grid = pixartLatentGrid(model, {
+        ...size,
+        vaeScaleFactor: upscaleFactor(pipeline.vae.config),
+      });
+      const cost = planCost(planOf(plan), pixartPlanFit(model, grid).costShape);
       console.log(
         `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
           `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
       );
     }
-    const progress = new ProgressBar("sampling", steps);
-    const result = await generatePixArtImages(model, vae, {
+    let progress: ProgressBar | null = null;
+    const result = await pipeline.generate({
       prompts,
       negative,
       ...size,
       steps,
       cfgScale,
       seed,
-      sampler: samplerName,
+      sampler,
       plan,
-      onStep: (step) => progress.update(step + 1),
+      onStep: (step, total) => {
+        progress ??= new ProgressBar("sampling", total);
+        progress.update(step + 1);
+      },
     });
-    progress.done();
+    (progress as ProgressBar | null)?.done();
     await writeImageGrid(
       values.out!,
       result.images,
@@ -131,7 +127,6 @@ export async function pixartCommand(args: string[]): Promise<void> {
         `sampling ${samplingSeconds.toFixed(1)}s, decoding ${result.decodeSeconds.toFixed(1)}s`,
     );
   } finally {
-    vae.release();
-    model.release();
+    pipeline.release();
   }
 }

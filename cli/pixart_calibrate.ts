@@ -3,14 +3,13 @@
 import { parseArgs } from "node:util";
 import { compress } from "../calibrate/compress.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
-import { pixartAtResolution } from "../calibrate/targets/pixart.ts";
+import { pixartTarget } from "../calibrate/targets/mod.ts";
 import { PIXART_VAE_SCALE } from "../models/pixart/sample.ts";
-import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { listOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
+import { getGpu, localFolder, readPromptEmbeddingFile, savePlan } from "../deno.ts";
 
 const HELP = `deno task pixart-calibrate [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -63,18 +62,18 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
   const steps = numberOption(values.steps, "steps", 20);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
-  const model = await PixArtModel.load(await getGpu(), values.model);
+  const model = await PixArtModel.load(await getGpu(), localFolder(values.model));
   try {
     const { captionChannels } = model.config;
     const prompts = await Promise.all(
-      listOption(values.prompt).map((p) => readPromptEmbedding(p, captionChannels)),
+      listOption(values.prompt).map((p) => readPromptEmbeddingFile(p, captionChannels)),
     );
     const negative = values.negative === undefined
       ? undefined
-      : await readPromptEmbedding(values.negative, captionChannels);
+      : await readPromptEmbeddingFile(values.negative, captionChannels);
     const progress = new ProgressBar("calibrating", steps);
     const compressed = await compress(
-      pixartAtResolution(model, resolution),
+      pixartTarget(model, resolution),
       { prompts, negative, seed: numberOption(values.seed, "seed", 0) },
       {
         threshold,
@@ -86,7 +85,7 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
       },
     );
     progress.done();
-    await compressed.save(values.out!);
+    await savePlan(values.out!, compressed.planFile);
     const cost = compressed.cost();
     console.log(
       `wrote ${values.out}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% of ` +

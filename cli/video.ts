@@ -5,22 +5,17 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
-import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
-import { STDiT2Model } from "../models/stdit2/model.ts";
-import { stdit2AtVideoSize } from "../calibrate/targets/stdit2.ts";
-import { checkVideoVae, generateVideos } from "../models/stdit2/pipeline.ts";
+import { stdit2PlanFit } from "../models/stdit2/cost.ts";
+import { STDiT2Pipeline } from "../models/stdit2/pipeline.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
-import { VaeDecoder } from "../models/vae/model.ts";
 import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
-import type { AttentionPlan } from "../src/compression/plan.ts";
-import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
-import { readJsonConfig } from "../src/io/config.ts";
+import { planCost } from "../src/compression/plan.ts";
+import { planOf } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
 import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
+import { getGpu, loadPlan, localFolder, readJsonFile, readPromptEmbeddingFile } from "../deno.ts";
 
 const HELP = `deno task video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
@@ -65,7 +60,7 @@ export function videoSizeOptions(
 export async function vaeScaleFactor(folder: string | undefined): Promise<number> {
   if (folder === undefined) return STDIT2_VAE_SCALE;
   const path = join(folder, "config.json");
-  return upscaleFactor(parseVaeConfig(await readJsonConfig(path), path));
+  return upscaleFactor(parseVaeConfig(await readJsonFile(path), path));
 }
 
 export async function videoCommand(args: string[]): Promise<void> {
@@ -80,7 +75,7 @@ export async function videoCommand(args: string[]): Promise<void> {
       cfg: { type: "string" },
       "guided-channels": { type: "string" },
       seed: { type: "string" },
-      sampler: { type: "string", default: "ddpm" },
+      sampler: { type: "string" },
       plan: { type: "string" },
       dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/video.png" },
@@ -96,42 +91,39 @@ export async function videoCommand(args: string[]): Promise<void> {
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
   const promptPaths = listOption(requireOption(values.prompt, "prompt"));
-  let sampler = samplerOption(values.sampler);
+  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = videoSizeOptions(values);
   const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
   latentVideo(video); // checks the sizes before loading any weights
   const seed = numberOption(values.seed, "seed", 0);
   const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);
-  let steps = numberOption(values.steps, "steps", 100);
-  let cfgScale = numberOption(values.cfg, "cfg", 7);
+  // Left undefined when not given, so a plan's settings apply and a contradicting option is
+  // refused rather than silently overridden.
+  const steps = values.steps === undefined ? undefined : numberOption(values.steps, "steps", 100);
+  const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 7);
+  const plan = values.plan ? await loadPlan(values.plan) : undefined;
 
   const gpu = await getGpu();
-  const model = await STDiT2Model.load(gpu, modelDir, { dtype });
-  const vae = await VaeDecoder.load(gpu, vaeDir);
+  const pipeline = await STDiT2Pipeline.fromFolders(gpu, {
+    transformer: localFolder(modelDir),
+    vae: localFolder(vaeDir),
+  }, { dtype });
   try {
-    checkVideoVae(model, vae);
+    const model = pipeline.transformer;
     const prompts = await Promise.all(
-      promptPaths.map((p) => readPromptEmbedding(p, model.config.captionChannels)),
+      promptPaths.map((p) => readPromptEmbeddingFile(p, model.config.captionChannels)),
     );
-    let plan: AttentionPlan | undefined;
-    if (values.plan) {
-      const compressed = await CompressedSampler.load(stdit2AtVideoSize(model, video), values.plan);
-      if (values.steps !== undefined && steps !== compressed.planFile.steps) {
-        throw new OptionError(
-          `--steps ${steps} does not match the plan's ${compressed.planFile.steps} steps`,
-        );
-      }
-      ({ steps, cfgScale, sampler } = compressed.planFile);
-      plan = compressed.plan;
-      const cost = compressed.cost();
+    if (plan) {
+      const cost = planCost(planOf(plan), stdit2PlanFit(model, latentVideo(video)).costShape);
       console.log(
         `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
           `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
       );
     }
-    const progress = new ProgressBar("sampling", steps);
-    const result = await generateVideos(model, vae, {
+    let progress: ProgressBar | null = null;
+    let decoding: ProgressBar | null = null;
+    const result = await pipeline.generate({
       prompts,
       ...size,
       steps,
@@ -140,9 +132,17 @@ export async function videoCommand(args: string[]): Promise<void> {
       seed,
       sampler,
       plan,
-      onStep: (step) => progress.update(step + 1),
+      onStep: (step, total) => {
+        progress ??= new ProgressBar("sampling", total);
+        progress.update(step + 1);
+      },
+      onDecode: (frame, frames) => {
+        decoding ??= new ProgressBar("decoding", frames);
+        decoding.update(frame);
+      },
     });
-    progress.done();
+    (progress as ProgressBar | null)?.done();
+    (decoding as ProgressBar | null)?.done();
     const paths = videoPaths(values.out!, result.videos.length);
     for (const [i, video] of result.videos.entries()) {
       await writeVideoApng(paths[i], video, result.height, result.width, size.fps);
@@ -156,7 +156,6 @@ export async function videoCommand(args: string[]): Promise<void> {
         `decoding ${result.decodeSeconds.toFixed(1)}s`,
     );
   } finally {
-    vae.release();
-    model.release();
+    pipeline.release();
   }
 }

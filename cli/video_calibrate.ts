@@ -5,12 +5,10 @@
 
 import { parseArgs } from "node:util";
 import { compress } from "../calibrate/compress.ts";
-import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
-import { stdit2AtVideoSize } from "../calibrate/targets/stdit2.ts";
+import { stdit2Target } from "../calibrate/targets/mod.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { OptionError } from "../src/errors.ts";
-import { getGpu } from "../src/gpu/context.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
@@ -21,6 +19,7 @@ import {
   samplerOption,
   thresholdOption,
 } from "./options.ts";
+import { getGpu, localFolder, readPromptEmbeddingFile, savePlan } from "../deno.ts";
 
 const HELP = `deno task video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
@@ -70,14 +69,16 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const gpu = await getGpu();
-  const model = await STDiT2Model.load(gpu, values.model, { dtype });
+  const model = await STDiT2Model.load(gpu, localFolder(values.model), { dtype });
   try {
     const prompts = await Promise.all(
-      listOption(values.prompt).map((p) => readPromptEmbedding(p, model.config.captionChannels)),
+      listOption(values.prompt).map((p) =>
+        readPromptEmbeddingFile(p, model.config.captionChannels)
+      ),
     );
     const progress = new ProgressBar("calibrating", steps);
     const compressed = await compress(
-      stdit2AtVideoSize(model, size),
+      stdit2Target(model, size),
       { prompts, seed: numberOption(values.seed, "seed", 0) },
       {
         threshold,
@@ -89,7 +90,7 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
       },
     );
     progress.done();
-    await compressed.save(values.out!);
+    await savePlan(values.out!, compressed.planFile);
     const cost = compressed.cost();
     console.log(`wrote ${values.out}`);
     console.log(

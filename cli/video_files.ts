@@ -1,9 +1,8 @@
 /** Writing generated videos: an animated PNG per video and one contact sheet of all frames. */
 
 import { dirname, extname } from "node:path";
-import { writeApng } from "../src/io/apng.ts";
 import { imageGrid } from "../src/io/image_grid.ts";
-import { writePng } from "../src/io/png.ts";
+import { writeApng, writePng } from "../deno.ts";
 
 /** `out.png` for one video; `out-0.png`, `out-1.png`, … for several. */
 export function videoPaths(out: string, count: number): string[] {

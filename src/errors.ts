@@ -24,3 +24,23 @@ export class PlanError extends Error {
 export class OptionError extends Error {
   override name = "OptionError";
 }
+
+/** An output file (image, plan, embeddings, report) cannot be written where asked. */
+export class OutputError extends Error {
+  override name = "OutputError";
+}
+
+/** The error classes above, by name (the CLI prints these as one line, without a stack). */
+export const LIBRARY_ERROR_NAMES: readonly string[] = [
+  "CheckpointError",
+  "DeviceError",
+  "ShapeError",
+  "PlanError",
+  "OptionError",
+  "OutputError",
+];
+
+/** True for an error of the library's own families. */
+export function isLibraryError(e: unknown): e is Error {
+  return e instanceof Error && LIBRARY_ERROR_NAMES.includes(e.name);
+}

@@ -13,6 +13,7 @@ import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { readGolden } from "./golden_reader.ts";
 import { assertRelativeError, randomArray, testGpu } from "./helpers.ts";
+import { localFolder } from "../deno.ts";
 
 async function deviceError(run: () => unknown): Promise<string> {
   try {
@@ -36,7 +37,9 @@ Deno.test("binding limit: weights that cannot be bound are refused before any up
   // The other limits still read through to the device.
   strictEqual(gpu.limits.maxBufferSize, gpu.device.limits.maxBufferSize);
   const live = gpu.pool.liveBytes;
-  const dit = await deviceError(() => DiTModel.load(gpu, goldenPath("dit-tiny-random")));
+  const dit = await deviceError(() =>
+    DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")))
+  );
   expectFragments(dit, [
     "maxStorageBufferBindingSize of 8192 bytes",
     // fc1 [128, 32] f32 and the stacked q/k/v [96, 32] f32
@@ -45,11 +48,13 @@ Deno.test("binding limit: weights that cannot be bound are refused before any up
   ]);
   // Half precision halves them: qkv fits, the adaLN matrix [192, 32] still does not.
   const half = await deviceError(() =>
-    DiTModel.load(gpu, goldenPath("dit-tiny-random"), { dtype: "f16" })
+    DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")), { dtype: "f16" })
   );
   expectFragments(half, ["transformer_blocks.0.norm1.linear.weight [192,32] f16: 12288 bytes"]);
   if (half.includes("qkv")) throw new Error(`qkv should fit as f16: ${half}`);
-  const vae = await deviceError(() => VaeDecoder.load(gpu, goldenPath("vae-tiny-random")));
+  const vae = await deviceError(() =>
+    VaeDecoder.load(gpu, localFolder(goldenPath("vae-tiny-random")))
+  );
   expectFragments(vae, ["decoder.mid_block.resnets.0.conv1.weight [32,32,3,3] f32: 36864 bytes"]);
   strictEqual(gpu.pool.liveBytes, live);
   gpu.destroy();
@@ -58,7 +63,7 @@ Deno.test("binding limit: weights that cannot be bound are refused before any up
 Deno.test("binding limit: an activation over the limit is a DeviceError naming kernel, tensor and limit", async () => {
   // Every tiny-DiT weight fits 64 KiB; the MLP activation of a batch of 8 does not.
   const gpu = await Gpu.create({ maxStorageBindingBytes: 64 * 1024 });
-  const model = await DiTModel.load(gpu, goldenPath("dit-tiny-random"));
+  const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
   const batch = 8;
   const x = Tensor.fromArray(gpu, randomArray(batch * 4 * 16 * 16, 1), [batch, 4, 16, 16]);
   const labels = Tensor.fromArray(gpu, new Int32Array(batch), [batch], "i32");
@@ -87,7 +92,7 @@ Deno.test("binding limit: the VAE decode splits activations by sample and channe
   // 40 KiB: every weight fits (the largest is 36 KiB), a 16-channel 32×32 activation (64 KiB
   // per sample) must be split into channel slabs, and the batch of 2 into samples.
   const gpu = await Gpu.create({ maxStorageBindingBytes: 40 * 1024 });
-  const decoder = await VaeDecoder.load(gpu, goldenPath("vae-tiny-random"));
+  const decoder = await VaeDecoder.load(gpu, localFolder(goldenPath("vae-tiny-random")));
   const x = Tensor.fromArray(gpu, latents.data, latents.shape);
   const image = decoder.decode(x);
   const split = await image.toFloat32();
@@ -96,7 +101,7 @@ Deno.test("binding limit: the VAE decode splits activations by sample and channe
   gpu.destroy();
   assertRelativeError(split, golden.get("image")!.data, 1e-4, "split decode vs golden");
   const shared = await testGpu();
-  const whole = await VaeDecoder.load(shared, goldenPath("vae-tiny-random"));
+  const whole = await VaeDecoder.load(shared, localFolder(goldenPath("vae-tiny-random")));
   const y = Tensor.fromArray(shared, latents.data, latents.shape);
   const reference = whole.decode(y);
   assertRelativeError(split, await reference.toFloat32(), 1e-6, "split vs whole decode");

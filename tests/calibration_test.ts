@@ -14,13 +14,14 @@ import { fullPlan } from "../src/compression/plan.ts";
 import { meanClippedRelativeErrorCpu } from "../src/ops/loss.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
+import { localFolder } from "../deno.ts";
 
 const STEPS = 6;
 const DELTA = 0.08;
 const CALIB = { labels: [3, 8], seed: 11 };
 
 Deno.test("calibration is deterministic and its accepted choices are under threshold", async () => {
-  const model = await DiTModel.load(await testGpu(), goldenPath("dit-tiny-random"));
+  const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
   const options = { threshold: DELTA, steps: STEPS, window: 12 };
   const first = await compress(model, CALIB, options);
   const second = await compress(model, CALIB, options);

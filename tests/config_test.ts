@@ -1,13 +1,13 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../src/errors.ts";
+import { readJsonFile } from "../deno.ts";
 import {
   optionalBoolean,
   optionalInteger,
   optionalNumber,
   optionalNumberArray,
   optionalString,
-  readJsonConfig,
   requireBoolean,
   requireInteger,
   requireNumber,
@@ -26,7 +26,7 @@ function naming(...fragments: string[]): (e: unknown) => boolean {
 
 Deno.test("readJsonConfig reads the golden DiT config", async () => {
   const path = join(goldenDir(), "dit-tiny-random/config.json");
-  const config = await readJsonConfig(path);
+  const config = await readJsonFile(path);
   strictEqual(requireString(config, "_class_name", path), "DiTTransformer2DModel");
   strictEqual(requireInteger(config, "num_layers", path), 3);
   strictEqual(requireNumber(config, "norm_eps", path), 1e-5);
@@ -37,13 +37,13 @@ Deno.test("readJsonConfig reads the golden DiT config", async () => {
 Deno.test("readJsonConfig names the file when it is missing, not JSON or not an object", async () => {
   const dir = await Deno.makeTempDir();
   const missing = join(dir, "missing.json");
-  await rejects(readJsonConfig(missing), naming(missing, "cannot read"));
+  await rejects(readJsonFile(missing), naming(missing, "cannot read"));
   const broken = join(dir, "broken.json");
   await Deno.writeTextFile(broken, '{"a": 1,');
-  await rejects(readJsonConfig(broken), naming(broken, "not valid JSON"));
+  await rejects(readJsonFile(broken), naming(broken, "not valid JSON"));
   const list = join(dir, "list.json");
   await Deno.writeTextFile(list, "[1, 2]");
-  await rejects(readJsonConfig(list), naming(list, "not a JSON object"));
+  await rejects(readJsonFile(list), naming(list, "not a JSON object"));
   await Deno.remove(dir, { recursive: true });
 });
 

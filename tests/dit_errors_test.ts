@@ -3,12 +3,12 @@
 import { join } from "node:path";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { type TensorToWrite, writeSafetensors } from "../src/io/safetensors_writer.ts";
+import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
 import { CheckpointError, OptionError, PlanError, ShapeError } from "../src/errors.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
+import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
 
 async function expectError(
   run: () => Promise<unknown>,
@@ -40,7 +40,7 @@ async function modelCopy(
   const config = JSON.parse(await Deno.readTextFile(goldenPath("dit-tiny-random", "config.json")));
   edit.config?.(config);
   await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
-  const source = await SafetensorsFile.open(
+  const source = await openSafetensors(
     goldenPath("dit-tiny-random", "diffusion_pytorch_model.safetensors"),
   );
   const tensors: Record<string, TensorToWrite> = {};
@@ -60,33 +60,37 @@ async function modelCopy(
 Deno.test("missing folder, missing weights, and a config that is not a DiT", async () => {
   const gpu = await testGpu();
   await expectError(
-    () => DiTModel.load(gpu, "/nonexistent/model"),
+    () => DiTModel.load(gpu, localFolder("/nonexistent/model")),
     CheckpointError,
     /\/nonexistent\/model does not exist/,
   );
   const empty = await Deno.makeTempDir();
-  await expectError(() => DiTModel.load(gpu, empty), CheckpointError, /config\.json/);
+  await expectError(() => DiTModel.load(gpu, localFolder(empty)), CheckpointError, /config\.json/);
   const unet = await modelCopy({ config: (c) => (c._class_name = "UNet2DConditionModel") });
   await expectError(
-    () => DiTModel.load(gpu, unet),
+    () => DiTModel.load(gpu, localFolder(unet)),
     CheckpointError,
     /UNet2DConditionModel, not a DiT/,
   );
   const pixart = await modelCopy({ config: (c) => (c.norm_type = "ada_norm_single") });
   await expectError(
-    () => DiTModel.load(gpu, pixart),
+    () => DiTModel.load(gpu, localFolder(pixart)),
     CheckpointError,
     /norm_type "ada_norm_single"/,
   );
   const odd = await modelCopy({ config: (c) => (c.sample_size = 15) });
   await expectError(
-    () => DiTModel.load(gpu, odd),
+    () => DiTModel.load(gpu, localFolder(odd)),
     CheckpointError,
     /sample_size 15 is not divisible by patch_size 2/,
   );
   const noWeights = await Deno.makeTempDir();
   await Deno.copyFile(goldenPath("dit-tiny-random", "config.json"), join(noWeights, "config.json"));
-  await expectError(() => DiTModel.load(gpu, noWeights), CheckpointError, /safetensors/);
+  await expectError(
+    () => DiTModel.load(gpu, localFolder(noWeights)),
+    CheckpointError,
+    /safetensors/,
+  );
 });
 
 Deno.test("every missing, unexpected, mis-shaped and mis-typed tensor is listed in one error", async () => {
@@ -108,7 +112,7 @@ Deno.test("every missing, unexpected, mis-shaped and mis-typed tensor is listed 
     },
   });
   await expectError(
-    () => DiTModel.load(gpu, dir),
+    () => DiTModel.load(gpu, localFolder(dir)),
     CheckpointError,
     /4 problem\(s\)/,
     /missing proj_out_2\.bias \[32\]/,
@@ -120,7 +124,7 @@ Deno.test("every missing, unexpected, mis-shaped and mis-typed tensor is listed 
 
 Deno.test("labels out of range, sizes not divisible by the patch, and bad plans fail before sampling", async () => {
   const gpu = await testGpu();
-  const model = await DiTModel.load(gpu, goldenPath("dit-tiny-random"));
+  const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
   await expectError(
     () => sampleDiT(model, { labels: [10] }),
     OptionError,

@@ -4,6 +4,7 @@
  * its scheduler config, split into batches or not.
  */
 
+import { ditTarget } from "../calibrate/targets/mod.ts";
 import { strictEqual } from "node:assert";
 import { join } from "node:path";
 import { compress } from "../calibrate/compress.ts";
@@ -19,6 +20,7 @@ import type { Scheduler } from "../src/sampling/scheduler.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
+import { loadPlan, localFolder, savePlan } from "../deno.ts";
 
 const DIT_SCHEDULER = {
   _class_name: "DDIMScheduler",
@@ -75,8 +77,8 @@ async function referenceImages(
   gpu: Gpu,
   options: Parameters<typeof sampleDiT>[1],
 ): Promise<Float32Array> {
-  const model = await DiTModel.load(gpu, goldenPath("dit-tiny-random"));
-  const vae = await VaeDecoder.load(gpu, goldenPath("vae-tiny-random"));
+  const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
+  const vae = await VaeDecoder.load(gpu, localFolder(goldenPath("vae-tiny-random")));
   const result = await sampleDiT(model, options);
   const latents = Tensor.fromArray(gpu, result.samples, result.shape);
   const images = vae.decode(latents);
@@ -92,7 +94,7 @@ const LABELS = [1, 7, 3];
 Deno.test("DiTPipeline equals sampleDiT then VaeDecoder.decode on the same seed", async () => {
   const gpu = await testGpu();
   const root = await pipelineRoot();
-  const pipeline = await DiTPipeline.load(gpu, root);
+  const pipeline = await DiTPipeline.load(gpu, localFolder(root));
   strictEqual(pipeline.imageSize, 64);
   const result = await pipeline.generate({ labels: LABELS, steps: 5, cfgScale: 4, seed: 11 });
   strictEqual(result.shape.join(), "3,3,64,64");
@@ -121,8 +123,8 @@ Deno.test("DiTPipeline equals sampleDiT then VaeDecoder.decode on the same seed"
 Deno.test("DiTPipeline split into batches gives every image its own noise streams", async () => {
   const gpu = await testGpu();
   const pipeline = await DiTPipeline.fromFolders(gpu, {
-    transformer: goldenPath("dit-tiny-random"),
-    vae: goldenPath("vae-tiny-random"),
+    transformer: localFolder(goldenPath("dit-tiny-random")),
+    vae: localFolder(goldenPath("vae-tiny-random")),
   });
   // DDPM also draws fresh noise at every step, per image.
   for (const sampler of ["ddim", "ddpm"] as const) {
@@ -144,14 +146,18 @@ Deno.test("DiTPipeline follows its scheduler config (β range, training steps, c
     beta_start: 2e-4,
     beta_end: 0.012,
   });
-  const pipeline = await DiTPipeline.load(gpu, root);
+  const pipeline = await DiTPipeline.load(gpu, localFolder(root));
   const result = await pipeline.generate({ labels: [2], steps: 4, seed: 3 });
   const scheduler: Scheduler = new DdimScheduler(4, schedule);
   const expected = await referenceImages(gpu, { labels: [2], steps: 4, seed: 3, scheduler });
   assertRelativeError(result.images, expected, 1e-6, "custom β schedule");
   // Calibration assumes DiT's schedule: refused here, before any GPU work.
   await rejects(
-    () => pipeline.compress({ labels: [1] }, { threshold: 0.1, steps: 4 }),
+    async () =>
+      await compress(ditTarget(pipeline.transformer, pipeline.scheduler), { labels: [1] }, {
+        threshold: 0.1,
+        steps: 4,
+      }),
     OptionError,
     "β schedule",
   );
@@ -159,7 +165,7 @@ Deno.test("DiTPipeline follows its scheduler config (β range, training steps, c
   await Deno.remove(root, { recursive: true });
 
   const dpmRoot = await pipelineRoot({ _class_name: "DPMSolverMultistepScheduler" });
-  const dpm = await DiTPipeline.load(gpu, dpmRoot);
+  const dpm = await DiTPipeline.load(gpu, localFolder(dpmRoot));
   const dpmResult = await dpm.generate({ labels: [2], steps: 4, seed: 3 });
   const dpmExpected = await referenceImages(gpu, {
     labels: [2],
@@ -183,13 +189,13 @@ Deno.test("DiTPipeline refuses bad scheduler configs and folders with clear erro
     ] as const
   ) {
     const root = await pipelineRoot({ ...DIT_SCHEDULER, ...change });
-    await rejects(() => DiTPipeline.load(gpu, root), OptionError, fragment);
+    await rejects(() => DiTPipeline.load(gpu, localFolder(root)), OptionError, fragment);
     await Deno.remove(root, { recursive: true });
   }
   // Refused before any weight was uploaded.
   strictEqual(gpu.pool.liveBytes, live);
   const euler = await pipelineRoot({ _class_name: "EulerDiscreteScheduler" });
-  const pipeline = await DiTPipeline.load(gpu, euler);
+  const pipeline = await DiTPipeline.load(gpu, localFolder(euler));
   await rejects(
     () => pipeline.generate({ labels: [1], steps: 2 }),
     OptionError,
@@ -208,23 +214,27 @@ Deno.test("DiTPipeline refuses bad scheduler configs and folders with clear erro
   );
   pipeline.release();
   await Deno.remove(join(euler, "vae"));
-  await rejects(() => DiTPipeline.load(gpu, euler), CheckpointError, "vae/ missing");
+  await rejects(() => DiTPipeline.load(gpu, localFolder(euler)), CheckpointError, "vae/ missing");
   await Deno.remove(euler, { recursive: true });
-  await rejects(() => DiTPipeline.load(gpu, euler), CheckpointError, "does not exist");
+  await rejects(() => DiTPipeline.load(gpu, localFolder(euler)), CheckpointError, "does not exist");
 });
 
-Deno.test("DiTPipeline with a compression plan: compress() on it and on its transformer, plan files", async () => {
+Deno.test("DiTPipeline with a compression plan: compress() on its transformer and target, plan files", async () => {
   const gpu = await testGpu();
   const root = await pipelineRoot();
-  const pipeline = await DiTPipeline.load(gpu, root);
-  const viaPipeline = await compress(pipeline, { labels: [1, 2] }, { threshold: 0.2, steps: 5 });
+  const pipeline = await DiTPipeline.load(gpu, localFolder(root));
+  const viaPipeline = await compress(
+    ditTarget(pipeline.transformer, pipeline.scheduler),
+    { labels: [1, 2] },
+    { threshold: 0.2, steps: 5 },
+  );
   const viaTransformer = await compress(pipeline.transformer, { labels: [1, 2] }, {
     threshold: 0.2,
     steps: 5,
   });
   strictEqual(JSON.stringify(viaPipeline.plan), JSON.stringify(viaTransformer.plan));
   if (!(viaPipeline.cost().attentionMacsFraction < 1)) throw new Error("nothing was compressed");
-  const result = await pipeline.generate({ labels: LABELS, seed: 4, compressed: viaPipeline });
+  const result = await pipeline.generate({ labels: LABELS, seed: 4, plan: viaPipeline.planFile });
   const expected = await referenceImages(gpu, {
     labels: LABELS,
     steps: 5,
@@ -237,12 +247,12 @@ Deno.test("DiTPipeline with a compression plan: compress() on it and on its tran
   if (full.images.every((v, i) => v === result.images[i])) throw new Error("plan had no effect");
   // Saved and loaded back, the plan gives the same images; other settings are refused.
   const planPath = join(root, "plan.json");
-  await viaPipeline.save(planPath);
-  const loaded = await pipeline.loadPlan(planPath);
-  const again = await pipeline.generate({ labels: LABELS, seed: 4, compressed: loaded });
+  await savePlan(planPath, viaPipeline.planFile);
+  const loaded = await loadPlan(planPath);
+  const again = await pipeline.generate({ labels: LABELS, seed: 4, plan: loaded });
   assertRelativeError(again.images, result.images, 0, "loaded plan");
   await rejects(
-    () => pipeline.generate({ labels: LABELS, steps: 6, compressed: loaded }),
+    () => pipeline.generate({ labels: LABELS, steps: 6, plan: loaded }),
     OptionError,
     "steps 6 (plan: 5)",
   );
@@ -256,8 +266,8 @@ Deno.test("DiTPipeline under a small binding limit splits batches and VAE tensor
   // (256 KiB per image) are split by channel.
   const capped = await Gpu.create({ maxStorageBindingBytes: 128 * 1024 });
   const folders = {
-    transformer: goldenPath("dit-tiny-random"),
-    vae: goldenPath("vae-tiny-random"),
+    transformer: localFolder(goldenPath("dit-tiny-random")),
+    vae: localFolder(goldenPath("vae-tiny-random")),
   };
   const small = await DiTPipeline.fromFolders(capped, folders);
   strictEqual(small.maxBatch(4), 2);
@@ -285,7 +295,7 @@ Deno.test("DiTPipeline under a small binding limit splits batches and VAE tensor
 Deno.test("DiTPipeline class names come from model_index.json id2label", async () => {
   const gpu = await testGpu();
   const root = await pipelineRoot();
-  const pipeline = await DiTPipeline.load(gpu, root);
+  const pipeline = await DiTPipeline.load(gpu, localFolder(root));
   strictEqual(pipeline.labelIds(["class 3", "Synonym 7"]).join(), "3,7");
   try {
     pipeline.labelIds(["white shark"]);

@@ -6,11 +6,12 @@ import type { AttentionMethod } from "../src/compression/methods.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 import { goldenPath, readGoldenJson, withGolden } from "./golden_files.ts";
+import { localFolder, openSafetensors } from "../deno.ts";
 
 const TINY = "dit-tiny-random";
 
 async function loadTiny(): Promise<DiTModel> {
-  return DiTModel.load(await testGpu(), goldenPath(TINY));
+  return DiTModel.load(await testGpu(), localFolder(goldenPath(TINY)));
 }
 
 Deno.test("DiT forward matches the golden output (≤1e-4 rel)", async () => {
@@ -81,11 +82,10 @@ Deno.test("the embedded Fashion-MNIST model reproduces its float64 DDIM-20 refer
   const gpu = await testGpu();
   const model = await DiTModel.load(
     gpu,
-    new URL("../assets/tiny-fmnist", import.meta.url).pathname,
+    localFolder(new URL("../assets/tiny-fmnist", import.meta.url).pathname),
   );
   const file = new URL("../assets/tiny-fmnist/sample_ddim20.safetensors", import.meta.url).pathname;
-  const { SafetensorsFile } = await import("../src/io/safetensors.ts");
-  const ref = await SafetensorsFile.open(file);
+  const ref = await openSafetensors(file);
   const result = await sampleDiT(model, {
     labels: Array.from(await ref.readInt("labels")),
     noise: await ref.readFloat32("noise"),
@@ -114,7 +114,7 @@ Deno.test("a legacy Transformer2DModel config (as DiT-XL/2 ships) loads the same
     goldenPath(TINY, "diffusion_pytorch_model.safetensors"),
     `${dir}/diffusion_pytorch_model.safetensors`,
   );
-  const legacy = await DiTModel.load(await testGpu(), dir);
+  const legacy = await DiTModel.load(await testGpu(), localFolder(dir));
   const current = await loadTiny();
   const x = Tensor.fromArray(legacy.gpu, new Float32Array(4 * 16 * 16).map((_, i) => Math.sin(i)), [
     1,

@@ -1,8 +1,9 @@
 /** Reading golden safetensors files by tensor name. */
 
 import { join } from "node:path";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
+import type { SafetensorsFile } from "../src/io/safetensors.ts";
 import { goldenDir } from "./helpers.ts";
+import { openSafetensors } from "../deno.ts";
 
 export function goldenPath(...parts: string[]): string {
   return join(goldenDir(), ...parts);
@@ -13,7 +14,7 @@ export async function withGolden<T>(
   relativePath: string,
   use: (file: SafetensorsFile) => Promise<T>,
 ): Promise<T> {
-  const file = await SafetensorsFile.open(goldenPath(relativePath));
+  const file = await openSafetensors(goldenPath(relativePath));
   try {
     return await use(file);
   } finally {

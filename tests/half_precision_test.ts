@@ -13,14 +13,13 @@ import { pipelineCommand } from "../cli/pipeline.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { bf16BitsToFloat32, float32ToBf16Bits } from "../src/io/float_bits.ts";
 import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { type WritableDtype, writeSafetensors } from "../src/io/safetensors_writer.ts";
+import type { WritableDtype } from "../src/io/safetensors_writer.ts";
 import { parseDiTConfig } from "../models/dit/config.ts";
-import { readJsonConfig } from "../src/io/config.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";
 import { readGolden } from "./golden_reader.ts";
 import { relativeError, testGpu } from "./helpers.ts";
+import { localFolder, openSafetensors, readJsonFile, writeSafetensors } from "../deno.ts";
 
 /** The issue's bound for f16 weights against the float64 goldens. */
 const HALF_TOLERANCE = 2e-3;
@@ -53,7 +52,7 @@ async function forwardOutputs(model: DiTModel): Promise<{ ours: Float32Array; re
 async function convertedDiT(dtype: WritableDtype): Promise<string> {
   const folder = await Deno.makeTempDir({ prefix: `dit-${dtype}-` });
   await Deno.copyFile(goldenPath("dit-tiny-random", "config.json"), join(folder, "config.json"));
-  const source = await SafetensorsFile.open(
+  const source = await openSafetensors(
     goldenPath("dit-tiny-random", "diffusion_pytorch_model.safetensors"),
   );
   const tensors: Parameters<typeof writeSafetensors>[1] = {};
@@ -74,14 +73,16 @@ Deno.test("f16 DiT linear weights: forward within 2e-3 of the golden, with and w
   const plain = await gpuWithoutF16();
   strictEqual(plain.hasShaderF16, false);
   for (const gpu of [await testGpu(), plain]) {
-    const model = await DiTModel.load(gpu, goldenPath("dit-tiny-random"), { dtype: "f16" });
+    const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")), {
+      dtype: "f16",
+    });
     strictEqual(model.weights.blocks[0].fc1.weight.dtype, "f16");
     const { ours, ref } = await forwardOutputs(model);
     const error = relativeError(ours, ref);
     console.log(`shader-f16 ${gpu.hasShaderF16}: f16 forward error ${error.toExponential(2)}`);
     if (!(error <= HALF_TOLERANCE)) throw new Error(`f16 forward error ${error}`);
     // f32 storage of the same checkpoint stays at the f32 golden tolerance.
-    const full = await DiTModel.load(gpu, goldenPath("dit-tiny-random"));
+    const full = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
     const f32 = await forwardOutputs(full);
     if (!(relativeError(f32.ours, f32.ref) <= 1e-4)) throw new Error("f32 forward drifted");
     model.release();
@@ -96,10 +97,10 @@ Deno.test("F16 and BF16 checkpoints load as f32 and as f16, with and without sha
   const bf16Folder = await convertedDiT("BF16");
   // The exact reference for the BF16 file: the golden weights rounded to bf16, held as f32.
   const config = parseDiTConfig(
-    await readJsonConfig(goldenPath("dit-tiny-random", "config.json")),
+    await readJsonFile(goldenPath("dit-tiny-random", "config.json")),
     "config.json",
   );
-  const golden = await SafetensorsFile.open(
+  const golden = await openSafetensors(
     goldenPath("dit-tiny-random", "diffusion_pytorch_model.safetensors"),
   );
   const rounded = new Map<string, MemoryTensor>();
@@ -110,12 +111,12 @@ Deno.test("F16 and BF16 checkpoints load as f32 and as f16, with and without sha
   golden.close();
   for (const gpu of [await testGpu(), plain]) {
     for (const dtype of ["f32", "f16"] as const) {
-      const half = await DiTModel.load(gpu, f16Folder, { dtype });
+      const half = await DiTModel.load(gpu, localFolder(f16Folder), { dtype });
       const fromF16 = await forwardOutputs(half);
       const f16Error = relativeError(fromF16.ours, fromF16.ref);
       if (!(f16Error <= HALF_TOLERANCE)) throw new Error(`F16 file as ${dtype}: ${f16Error}`);
       half.release();
-      const brain = await DiTModel.load(gpu, bf16Folder, { dtype });
+      const brain = await DiTModel.load(gpu, localFolder(bf16Folder), { dtype });
       const reference = await DiTModel.fromSource(
         gpu,
         config,
@@ -145,7 +146,9 @@ Deno.test("f16 VAE conv weights: decode within 2e-3 of the golden, with and with
   const golden = await readGolden(goldenPath("vae-tiny-random", "decode.safetensors"));
   const latents = golden.get("latents")!;
   for (const gpu of [await testGpu(), plain]) {
-    const decoder = await VaeDecoder.load(gpu, goldenPath("vae-tiny-random"), { dtype: "f16" });
+    const decoder = await VaeDecoder.load(gpu, localFolder(goldenPath("vae-tiny-random")), {
+      dtype: "f16",
+    });
     const x = Tensor.fromArray(gpu, latents.data, latents.shape);
     const image = decoder.decode(x);
     const raw = decoder.decodeRaw(x);

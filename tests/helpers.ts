@@ -1,7 +1,7 @@
 /** Test helpers: seeded random data, error norms, golden-file access. */
 
-import { getGpu, type Gpu } from "../src/gpu/context.ts";
-
+import type { Gpu } from "../src/gpu/context.ts";
+import { getGpu } from "../deno.ts";
 /** The shared GPU for tests. */
 export function testGpu(): Promise<Gpu> {
   return getGpu();

@@ -16,6 +16,7 @@ import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
 import { randomArray, testGpu } from "./helpers.ts";
+import { localFolder } from "../deno.ts";
 
 async function forwardOnce(model: DiTModel): Promise<Float32Array> {
   const gpu = model.gpu;
@@ -31,13 +32,13 @@ Deno.test("freePackedWeights: the same forward pass with one copy of each large 
   const gpu = await testGpu();
   await gpu.sync();
   const start = gpu.pool.liveBytes;
-  const plain = await DiTModel.load(gpu, goldenPath("dit-tiny-random"));
+  const plain = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
   const plainBytes = gpu.pool.liveBytes - start;
   const expected = await forwardOnce(plain);
   for (const dtype of ["f32", "f16"] as const) {
     await gpu.sync();
     const before = gpu.pool.liveBytes;
-    const packed = await DiTModel.load(gpu, goldenPath("dit-tiny-random"), {
+    const packed = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")), {
       dtype,
       freePackedWeights: true,
     });

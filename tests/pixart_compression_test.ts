@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { compress } from "../calibrate/compress.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
 import { layerThresholds } from "../calibrate/greedy_search.ts";
-import { pixartAtResolution } from "../calibrate/targets/pixart.ts";
+import { pixartTarget } from "../calibrate/targets/mod.ts";
 import { samplePixArt } from "../models/pixart/sample.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
@@ -18,6 +18,7 @@ import { OptionError, PlanError } from "../src/errors.ts";
 import { meanClippedRelativeErrorCpu } from "../src/ops/loss.ts";
 import { assertRelativeError } from "./helpers.ts";
 import { loadTinyPixArt, randomPrompt } from "./pixart_fixtures.ts";
+import { loadPlan, savePlan } from "../deno.ts";
 
 const STEPS = 5;
 const DELTA = 0.08;
@@ -49,7 +50,7 @@ async function rejects(
 
 Deno.test("PixArt calibration is deterministic and its accepted choices are under threshold", async () => {
   const model = await loadTinyPixArt();
-  const target = pixartAtResolution(model, SIZE);
+  const target = pixartTarget(model, SIZE);
   const options = { threshold: DELTA, steps: STEPS };
   const first = await compress(target, CALIB, options);
   const second = await compress(target, CALIB, options);
@@ -144,7 +145,7 @@ Deno.test("PixArt samples under a hand-made plan with all four methods, without 
   if (!compressed.samples.every(Number.isFinite)) throw new Error("non-finite samples");
   const cost = planCost(
     { window: WINDOW, methods },
-    pixartAtResolution(model, SIZE).compressionTarget().costShape,
+    pixartTarget(model, SIZE).costShape,
   );
   if (!(cost.attentionMacsFraction < 1)) throw new Error("the plan saves no attention MACs");
   model.release();
@@ -152,26 +153,27 @@ Deno.test("PixArt samples under a hand-made plan with all four methods, without 
 
 Deno.test("PixArt plans are bound to their resolution and refuse bad calibration data", async () => {
   const model = await loadTinyPixArt();
-  const sampler = await compress(pixartAtResolution(model, SIZE), CALIB, {
+  const sampler = await compress(pixartTarget(model, SIZE), CALIB, {
     threshold: 0.1,
     steps: 3,
   });
   const dir = await Deno.makeTempDir();
   const path = join(dir, "pixart-plan.json");
-  await sampler.save(path);
-  const loaded = await CompressedSampler.load(pixartAtResolution(model, SIZE), path);
+  await savePlan(path, sampler.planFile);
+  const loaded = await CompressedSampler.fromPlan(pixartTarget(model, SIZE), await loadPlan(path));
   deepEqual(loaded.planFile.methods, sampler.planFile.methods);
   const images = await loaded.sample({ prompts: [CALIB.prompts[0]], negative: CALIB.negative });
   deepEqual(images.shape, [1, 4, 16, 12]);
   // 12×16 has the same 48 tokens but other neighbours in the flattened order.
   const transposed = { height: 12, width: 16, vaeScaleFactor: 1 };
   await rejects(
-    () => CompressedSampler.load(pixartAtResolution(model, transposed), path),
+    async () => CompressedSampler.fromPlan(pixartTarget(model, transposed), await loadPlan(path)),
     PlanError,
     /another model/,
   );
   await rejects(
-    () => CompressedSampler.load(pixartAtResolution(model, { ...SIZE, height: 8 }), path),
+    async () =>
+      CompressedSampler.fromPlan(pixartTarget(model, { ...SIZE, height: 8 }), await loadPlan(path)),
     PlanError,
     /another model|tokens/,
   );
@@ -181,14 +183,14 @@ Deno.test("PixArt plans are bound to their resolution and refuse bad calibration
     /calibrated at 16×12 px/,
   );
   await rejects(
-    () => compress(pixartAtResolution(model, SIZE), { prompts: [] }, { threshold: 0.1 }),
+    () => compress(pixartTarget(model, SIZE), { prompts: [] }, { threshold: 0.1 }),
     OptionError,
     /at least one prompt/,
   );
   await rejects(
     () =>
       compress(
-        pixartAtResolution(model, SIZE),
+        pixartTarget(model, SIZE),
         { prompts: [randomPrompt(4, 4, 1, 32)] },
         { threshold: 0.1 },
       ),
@@ -196,7 +198,7 @@ Deno.test("PixArt plans are bound to their resolution and refuse bad calibration
     /caption_channels is 40/,
   );
   await rejects(
-    () => compress(pixartAtResolution(model, SIZE), { prompts: CALIB.prompts }, { threshold: 0.1 }),
+    () => compress(pixartTarget(model, SIZE), { prompts: CALIB.prompts }, { threshold: 0.1 }),
     OptionError,
     /needs the negative/,
   );

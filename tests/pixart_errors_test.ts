@@ -9,11 +9,10 @@ import { CaptionConditioning } from "../src/nn/caption_conditioning.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
 import { parsePixArtConfig } from "../models/pixart/config.ts";
 import { samplePixArt } from "../models/pixart/sample.ts";
-import { readPromptEmbedding, stackPrompts } from "../src/io/prompt_embeddings.ts";
+import { stackPrompts } from "../src/io/prompt_embeddings.ts";
 import { pixartCommand } from "../cli/pixart.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
 import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
@@ -25,6 +24,7 @@ import {
   TINY_PIXART_SIZECOND,
   writePromptFile,
 } from "./pixart_fixtures.ts";
+import { localFolder, openSafetensors, readPromptEmbeddingFile } from "../deno.ts";
 
 async function rejects(
   run: () => Promise<unknown>,
@@ -69,14 +69,14 @@ Deno.test("PixArt configs of other architectures or inconsistent sizes are refus
     throw new Error(`defaults at sample_size 128: ${JSON.stringify(sigma)}`);
   }
   await rejects(
-    () => PixArtModel.load(null as never, "/nonexistent/pixart"),
+    () => PixArtModel.load(null as never, localFolder("/nonexistent/pixart")),
     CheckpointError,
     /does not exist/,
   );
 });
 
 Deno.test("PixArt weight tables: every missing, unexpected or mis-shaped tensor is named", async () => {
-  const file = await SafetensorsFile.open(
+  const file = await openSafetensors(
     goldenPath(TINY_PIXART, "diffusion_pytorch_model.safetensors"),
   );
   const tensors = new Map<string, MemoryTensor>();
@@ -124,7 +124,7 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
   const prompt = randomPrompt(6, 4, 1);
   const wide = await writePromptFile(dir, "wide.safetensors", randomPrompt(6, 4, 2, 32));
   await rejects(
-    () => readPromptEmbedding(wide, 40),
+    () => readPromptEmbeddingFile(wide, 40),
     CheckpointError,
     /wide\.safetensors: "prompt_embeds" is \[6, 32\] but the model's caption_channels is 40/,
   );
@@ -133,7 +133,7 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
     mask: new BigInt64Array(5).fill(1n),
   });
   await rejects(
-    () => readPromptEmbedding(shortMask, 40),
+    () => readPromptEmbeddingFile(shortMask, 40),
     CheckpointError,
     /short\.safetensors: tensor "prompt_attention_mask" has 5 entries but "prompt_embeds" has 6/,
   );
@@ -141,7 +141,7 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
     embedsShape: [2, 3, 40],
   });
   await rejects(
-    () => readPromptEmbedding(batched, 40),
+    () => readPromptEmbeddingFile(batched, 40),
     CheckpointError,
     /batched\.safetensors: tensor "prompt_embeds" must be \[L, C\] or \[1, L, C\], got \[2,3,40\]/,
   );
@@ -149,15 +149,15 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
     mask: BigInt64Array.from([1n, 1n, 2n, 0n, 0n, 0n]),
   });
   await rejects(
-    () => readPromptEmbedding(fuzzy, 40),
+    () => readPromptEmbeddingFile(fuzzy, 40),
     CheckpointError,
     /fuzzy\.safetensors: "prompt_attention_mask"\[2\] is 2; mask entries must be 0 or 1/,
   );
   const other = join(dir, "other.safetensors");
   await Deno.copyFile(goldenPath(TINY_PIXART, "forward.safetensors"), other);
-  await rejects(() => readPromptEmbedding(other), CheckpointError, /no tensor "prompt_embeds"/);
+  await rejects(() => readPromptEmbeddingFile(other), CheckpointError, /no tensor "prompt_embeds"/);
   await rejects(
-    () => readPromptEmbedding(join(dir, "none.safetensors")),
+    () => readPromptEmbeddingFile(join(dir, "none.safetensors")),
     CheckpointError,
     /cannot open/,
   );

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { PixArtModel } from "../models/pixart/model.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { goldenPath } from "./golden_files.ts";
 import { randomArray, testGpu } from "./helpers.ts";
+import { localFolder, writeSafetensors } from "../deno.ts";
 
 export const TINY_PIXART = "pixart-tiny-random";
 export const TINY_PIXART_SIZECOND = "pixart-tiny-random-sizecond";
@@ -14,7 +14,7 @@ export const TINY_PIXART_SIZECOND = "pixart-tiny-random-sizecond";
 export const TINY_CAPTION_CHANNELS = 40;
 
 export async function loadTinyPixArt(folder = TINY_PIXART, gpu?: Gpu): Promise<PixArtModel> {
-  return PixArtModel.load(gpu ?? await testGpu(), goldenPath(folder));
+  return PixArtModel.load(gpu ?? await testGpu(), localFolder(goldenPath(folder)));
 }
 
 /** A prompt embedding with `kept` real tokens followed by masked padding up to `length`. */

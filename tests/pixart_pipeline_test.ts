@@ -6,13 +6,11 @@
 
 import { deepEqual, equal, notDeepEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { generatePixArtImages } from "../models/pixart/pipeline.ts";
+import { PixArtPipeline } from "../models/pixart/pipeline.ts";
 import { samplePixArt } from "../models/pixart/sample.ts";
-import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { VaeDecoder } from "../models/vae/model.ts";
 import { pixartCommand } from "../cli/pixart.ts";
 import { pixartCalibrateCommand } from "../cli/pixart_calibrate.ts";
-import { loadPlan } from "../calibrate/plan_file.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError } from "./helpers.ts";
 import {
@@ -22,6 +20,7 @@ import {
   TINY_PIXART_SIZECOND,
   writePromptFile,
 } from "./pixart_fixtures.ts";
+import { loadPlan, localFolder, readPromptEmbeddingFile } from "../deno.ts";
 
 const VAE = "vae-tiny-random";
 const PROMPTS = [randomPrompt(9, 6, 11), randomPrompt(9, 9, 12)];
@@ -29,10 +28,11 @@ const NEGATIVE = randomPrompt(5, 1, 13);
 
 Deno.test("PixArt pipeline: non-square images of the right size, reproducible from the seed", async () => {
   const model = await loadTinyPixArt();
-  const vae = await VaeDecoder.load(model.gpu, goldenPath(VAE));
+  const vae = await VaeDecoder.load(model.gpu, localFolder(goldenPath(VAE)));
+  const pipeline = PixArtPipeline.fromModels({ transformer: model, vae });
   // The tiny VAE upsamples 4×: 48×64 px is a 12×16 latent of 6×8 patches.
   const options = { prompts: PROMPTS, negative: NEGATIVE, height: 48, width: 64, steps: 3 };
-  const first = await generatePixArtImages(model, vae, { ...options, seed: 5 });
+  const first = await pipeline.generate({ ...options, seed: 5 });
   equal(first.images.length, 2);
   deepEqual([first.height, first.width], [48, 64]);
   deepEqual(first.latents.shape, [2, 4, 12, 16]);
@@ -40,12 +40,11 @@ Deno.test("PixArt pipeline: non-square images of the right size, reproducible fr
     equal(image.length, 3 * 48 * 64);
     if (!image.every((v) => v >= 0 && v <= 1)) throw new Error("pixel outside [0, 1]");
   }
-  const again = await generatePixArtImages(model, vae, { ...options, seed: 5 });
+  const again = await pipeline.generate({ ...options, seed: 5 });
   deepEqual(again.images, first.images);
-  const other = await generatePixArtImages(model, vae, { ...options, seed: 6 });
+  const other = await pipeline.generate({ ...options, seed: 6 });
   notDeepEqual(other.images[0], first.images[0]);
-  vae.release();
-  model.release();
+  pipeline.release();
 });
 
 Deno.test("PixArt sampling: padding a prompt with masked tokens does not change the result", async () => {
@@ -83,7 +82,7 @@ Deno.test("pixart CLI writes a PNG grid from prompt files", async () => {
   const prompt = await writePromptFile(dir, "prompt.safetensors", PROMPTS[0]);
   const second = await writePromptFile(dir, "second.safetensors", PROMPTS[1]);
   const negative = await writePromptFile(dir, "negative.safetensors", NEGATIVE);
-  const read = await readPromptEmbedding(prompt, 40);
+  const read = await readPromptEmbeddingFile(prompt, 40);
   deepEqual([read.length, read.channels], [9, 40]);
   deepEqual(read.mask, PROMPTS[0].mask);
   const out = join(dir, "grid.png");

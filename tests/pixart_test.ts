@@ -4,8 +4,6 @@ import { join } from "node:path";
 import { CaptionConditioning } from "../src/nn/caption_conditioning.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
 import { Gpu } from "../src/gpu/context.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";
 import { assertRelativeError, randomArray, relativeError, testGpu } from "./helpers.ts";
@@ -15,12 +13,13 @@ import {
   TINY_CAPTION_CHANNELS,
   TINY_PIXART,
 } from "./pixart_fixtures.ts";
+import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
 
 const TOLERANCE = 1e-4;
 
 /** Runs every golden sample alone (our forward takes one timestep per pass) and returns the errors. */
 async function goldenErrors(folder: string): Promise<number[]> {
-  const model = await PixArtModel.load(await testGpu(), goldenPath(folder));
+  const model = await PixArtModel.load(await testGpu(), localFolder(goldenPath(folder)));
   const gpu = model.gpu;
   try {
     return await withGolden(`${folder}/forward.safetensors`, async (file) => {
@@ -122,7 +121,7 @@ Deno.test("PixArt: a batch of two gives each sample's own output (per-sample mas
 
 Deno.test("PixArt: a sharded checkpoint loads the same model", async () => {
   const dir = await Deno.makeTempDir();
-  const single = await SafetensorsFile.open(
+  const single = await openSafetensors(
     goldenPath(TINY_PIXART, "diffusion_pytorch_model.safetensors"),
   );
   const names = single.names();
@@ -146,7 +145,7 @@ Deno.test("PixArt: a sharded checkpoint loads the same model", async () => {
     JSON.stringify({ metadata: {}, weight_map: weightMap }),
   );
   await Deno.copyFile(goldenPath(TINY_PIXART, "config.json"), join(dir, "config.json"));
-  const sharded = await PixArtModel.load(await testGpu(), dir);
+  const sharded = await PixArtModel.load(await testGpu(), localFolder(dir));
   const reference = await loadTinyPixArt();
   assertRelativeError(
     await forwardValues(sharded),

@@ -4,11 +4,13 @@ import { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
 import { compress } from "../calibrate/compress.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
-import { loadPlan, savePlan, toXDiTPlan } from "../calibrate/plan_file.ts";
+import { toXDiTPlan } from "../src/compression/plan_file.ts";
 import { DiTModel } from "../models/dit/model.ts";
 import { OptionError, PlanError } from "../src/errors.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
+import { loadPlan, localFolder, savePlan } from "../deno.ts";
+import { ditTarget } from "../calibrate/targets/mod.ts";
 
 async function rejects(
   run: () => Promise<unknown>,
@@ -28,15 +30,15 @@ async function rejects(
 }
 
 Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs", async () => {
-  const model = await DiTModel.load(await testGpu(), goldenPath("dit-tiny-random"));
+  const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
   const sampler = await compress(model, { count: 2, seed: 5 }, { threshold: 0.1, steps: 4 });
   const dir = await Deno.makeTempDir();
   const path = join(dir, "sub", "plan.json");
-  await sampler.save(path);
+  await savePlan(path, sampler.planFile);
   deepEqual((await Array.fromAsync(Deno.readDir(join(dir, "sub")))).map((e) => e.name), [
     "plan.json",
   ]);
-  const loaded = await CompressedSampler.load(model, path);
+  const loaded = await CompressedSampler.fromPlan(ditTarget(model), await loadPlan(path));
   deepEqual(loaded.planFile, sampler.planFile);
   const xdit = toXDiTPlan(loaded.planFile);
   equal(Object.keys(xdit).length, model.layers);
@@ -60,14 +62,14 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
   };
   await savePlan(join(dir, "c.json"), foreign);
   await rejects(
-    () => CompressedSampler.load(model, join(dir, "c.json")),
+    async () => CompressedSampler.fromPlan(ditTarget(model), await loadPlan(join(dir, "c.json"))),
     PlanError,
     /another model/,
   );
   const otherSize = { ...sampler.planFile, model: { ...sampler.planFile.model, tokens: 1024 } };
   await savePlan(join(dir, "e.json"), otherSize);
   await rejects(
-    () => CompressedSampler.load(model, join(dir, "e.json")),
+    async () => CompressedSampler.fromPlan(ditTarget(model), await loadPlan(join(dir, "e.json"))),
     PlanError,
     /calibrated at 1024 tokens per attention/,
   );
@@ -84,7 +86,7 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
 });
 
 Deno.test("compress() rejects bad options before any GPU work", async () => {
-  const model = await DiTModel.load(await testGpu(), goldenPath("dit-tiny-random"));
+  const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
   await rejects(
     () => compress(model, {}, { threshold: 0 }),
     OptionError,

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { OptionError, ShapeError } from "../src/errors.ts";
 import { encodeApng } from "../src/io/apng.ts";
 import { imageGrid } from "../src/io/image_grid.ts";
-import { encodePng, writePng } from "../src/io/png.ts";
+import { writePng } from "../deno.ts";
+import { encodePng } from "../src/io/png.ts";
 import { crc32 } from "../src/io/png_chunks.ts";
 
 interface Chunk {

@@ -3,9 +3,8 @@ import { join } from "node:path";
 import { CheckpointError } from "../src/errors.ts";
 import { bf16BitsToFloat32, float32ToBf16Bits, float32ToF16Bits } from "../src/io/float_bits.ts";
 import { loadTensor } from "../src/io/load_tensor.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { goldenDir, randomArray, testGpu } from "./helpers.ts";
+import { openSafetensors, writeSafetensors } from "../deno.ts";
 
 const fromBits = (b: number) => new Float32Array(new Uint32Array([b]).buffer)[0];
 
@@ -61,7 +60,7 @@ Deno.test("writer → reader round trip for every writable dtype", async () => {
   strictEqual((8 + headerLength) % 8, 0, "data section starts 8-byte aligned");
   strictEqual(bytes[8 + headerLength - 1] === 0x20 || bytes[8 + headerLength - 1] === 0x7d, true);
 
-  const file = await SafetensorsFile.open(path);
+  const file = await openSafetensors(path);
   try {
     deepStrictEqual(file.names(), [
       "a.f16",
@@ -105,7 +104,7 @@ Deno.test("readers reject dtypes and values they cannot represent", async () => 
     wide: { dtype: "I64", shape: [2], data: BigInt64Array.from([1n, 2n ** 40n]) },
     floats: { dtype: "F32", shape: [1], data: new Float32Array([1]) },
   });
-  const file = await SafetensorsFile.open(path);
+  const file = await openSafetensors(path);
   const bad = join(dir, "bad.safetensors");
   const named = (tensor: string, file = path) => (e: unknown) =>
     e instanceof CheckpointError && e.message.includes(file) && e.message.includes(tensor);
@@ -162,7 +161,7 @@ Deno.test("a failed write keeps the previous file intact", async () => {
       e instanceof CheckpointError && e.message.includes('"b"') &&
       e.message.includes("producer failed"),
   );
-  const file = await SafetensorsFile.open(path);
+  const file = await openSafetensors(path);
   deepStrictEqual([...await file.readFloat32("a")], [3]);
   file.close();
   await Deno.remove(dir, { recursive: true });
@@ -176,7 +175,7 @@ Deno.test("reading a small tensor after a large one seeks straight to it", async
     a_big: { dtype: "F32", shape: [bigElements], data: () => new Float32Array(bigElements) },
     b_small: { dtype: "F32", shape: [3], data: new Float32Array([1.5, -2.5, 3.25]) },
   });
-  const file = await SafetensorsFile.open(path);
+  const file = await openSafetensors(path);
   // Concurrent reads share one handle; the queue must keep each seek with its read.
   const [small, again] = await Promise.all([
     file.readFloat32("b_small"),
@@ -190,7 +189,7 @@ Deno.test("reading a small tensor after a large one seeks straight to it", async
 });
 
 Deno.test("golden files: names, shapes, dtypes and values", async () => {
-  const forward = await SafetensorsFile.open(
+  const forward = await openSafetensors(
     join(goldenDir(), "dit-tiny-random/forward.safetensors"),
   );
   deepStrictEqual(forward.names(), ["out", "t", "x", "y"]);
@@ -207,7 +206,7 @@ Deno.test("golden files: names, shapes, dtypes and values", async () => {
   const modelPath =
     new URL("../assets/tiny-fmnist/diffusion_pytorch_model.safetensors", import.meta.url)
       .pathname;
-  const model = await SafetensorsFile.open(modelPath);
+  const model = await openSafetensors(modelPath);
   strictEqual(model.names().length, 120);
   deepStrictEqual(model.metadata, { format: "pt" });
   deepStrictEqual(model.info("pos_embed.proj.weight").shape, [128, 1, 2, 2]);
@@ -217,7 +216,7 @@ Deno.test("golden files: names, shapes, dtypes and values", async () => {
 
 Deno.test("loadTensor uploads f32, f16 and i32 tensors", async () => {
   const gpu = await testGpu();
-  const forward = await SafetensorsFile.open(
+  const forward = await openSafetensors(
     join(goldenDir(), "dit-tiny-random/forward.safetensors"),
   );
   const x = await forward.readFloat32("x");

@@ -1,7 +1,7 @@
 import { ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../src/errors.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
+import { openSafetensors } from "../deno.ts";
 
 /** A safetensors file from an arbitrary header (object or raw text) and data section. */
 function rawFile(header: unknown, dataBytes: number, lengthOverride?: bigint): Uint8Array {
@@ -59,7 +59,7 @@ for (const [what, bytes, fragments] of cases) {
     const dir = await Deno.makeTempDir();
     const path = join(dir, "corrupt.safetensors");
     await Deno.writeFile(path, bytes);
-    await rejects(SafetensorsFile.open(path), (e: unknown) => {
+    await rejects(openSafetensors(path), (e: unknown) => {
       ok(e instanceof CheckpointError, `expected CheckpointError, got ${e}`);
       for (const fragment of [path, ...fragments]) {
         ok(e.message.includes(fragment), `"${e.message}" should mention ${fragment}`);
@@ -80,11 +80,11 @@ Deno.test("open accepts metadata, padding, zero-size tensors and holes", async (
     b: f32([1], 12, 16),
   }) + "   ";
   await Deno.writeFile(path, rawFile(header, 16));
-  const file = await SafetensorsFile.open(path);
+  const file = await openSafetensors(path);
   ok(file.names().join() === "a,b,e");
   file.close();
   await rejects(
-    SafetensorsFile.open(join(dir, "missing.safetensors")),
+    openSafetensors(join(dir, "missing.safetensors")),
     (e: unknown) => e instanceof CheckpointError && e.message.includes("missing.safetensors"),
   );
   await Deno.remove(dir, { recursive: true });

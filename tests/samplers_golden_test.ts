@@ -8,10 +8,11 @@ import { sampleDiT } from "../models/dit/sample.ts";
 import { DdpmScheduler } from "../src/sampling/ddpm.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";
+import { localFolder } from "../deno.ts";
 
 for (const steps of [10, 25]) {
   Deno.test(`DPM-Solver++(2M) ${steps} steps matches diffusers (≤1e-3 rel)`, async () => {
-    const model = await DiTModel.load(await testGpu(), goldenPath("dit-tiny-random"));
+    const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
     await withGolden("dit-tiny-random/samplers.safetensors", async (file) => {
       const result = await sampleDiT(model, {
         labels: Array.from(await file.readInt("dpmpp_labels")),
@@ -31,7 +32,7 @@ for (const steps of [10, 25]) {
   });
 
   Deno.test(`DDPM with learned sigma ${steps} steps matches the original DiT (≤1e-3 rel)`, async () => {
-    const model = await DiTModel.load(await testGpu(), goldenPath("dit-tiny-random"));
+    const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
     await withGolden("dit-tiny-random/samplers.safetensors", async (file) => {
       const noise = await file.readFloat32(`ddpm_${steps}_noise`); // [steps, 4, 4, 16, 16]
       const perStep = noise.length / steps;

@@ -1,8 +1,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../src/errors.ts";
-import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
-import { writeSafetensors } from "../src/io/safetensors_writer.ts";
+import { openCheckpoint, writeSafetensors } from "../deno.ts";
 
 async function writeShards(dir: string): Promise<string> {
   await writeSafetensors(join(dir, "model-00001-of-00002.safetensors"), {
@@ -39,7 +38,7 @@ Deno.test("a sharded index reads like one file, by path or by folder", async () 
   const dir = await Deno.makeTempDir();
   const indexPath = await writeShards(dir);
   for (const target of [indexPath, dir]) {
-    const checkpoint = await ShardedCheckpoint.open(target);
+    const checkpoint = await openCheckpoint(target);
     strictEqual(checkpoint.path, indexPath);
     strictEqual(checkpoint.shards.length, 2);
     deepStrictEqual(checkpoint.names(), ["blocks.0.w", "blocks.1.w", "labels"]);
@@ -63,7 +62,7 @@ Deno.test("a single file or a folder holding one opens as a checkpoint", async (
   const path = join(dir, "diffusion_pytorch_model.safetensors");
   await writeSafetensors(path, { w: { dtype: "F16", shape: [1], data: new Float32Array([2]) } });
   for (const target of [path, dir]) {
-    const checkpoint = await ShardedCheckpoint.open(target);
+    const checkpoint = await openCheckpoint(target);
     deepStrictEqual(checkpoint.names(), ["w"]);
     deepStrictEqual([...await checkpoint.readFloat32("w")], [2]);
     checkpoint.close();
@@ -79,23 +78,23 @@ Deno.test("index errors name the index, the shard and the tensor", async () => {
   index.weight_map["blocks.9.w"] = "model-00009-of-00002.safetensors";
   await Deno.writeTextFile(indexPath, JSON.stringify(index));
   await rejects(
-    ShardedCheckpoint.open(indexPath),
+    openCheckpoint(indexPath),
     messageNames(indexPath, "model-00009-of-00002.safetensors", '"blocks.9.w"', "missing"),
   );
 
   index.weight_map["blocks.9.w"] = "model-00002-of-00002.safetensors";
   await Deno.writeTextFile(indexPath, JSON.stringify(index));
   await rejects(
-    ShardedCheckpoint.open(indexPath),
+    openCheckpoint(indexPath),
     messageNames(indexPath, "model-00002-of-00002.safetensors", '"blocks.9.w"', "absent"),
   );
 
   await Deno.writeTextFile(indexPath, JSON.stringify({ metadata: {} }));
-  await rejects(ShardedCheckpoint.open(indexPath), messageNames(indexPath, "weight_map"));
+  await rejects(openCheckpoint(indexPath), messageNames(indexPath, "weight_map"));
 
   const empty = await Deno.makeTempDir();
-  await rejects(ShardedCheckpoint.open(empty), messageNames(empty, "no *.safetensors"));
-  await rejects(ShardedCheckpoint.open(join(empty, "nope")), messageNames("nope"));
+  await rejects(openCheckpoint(empty), messageNames(empty, "no *.safetensors"));
+  await rejects(openCheckpoint(join(empty, "nope")), messageNames("nope"));
   await Deno.remove(empty);
   await Deno.remove(dir, { recursive: true });
 });

@@ -8,9 +8,8 @@
 import { deepEqual } from "node:assert/strict";
 import { compress } from "../calibrate/compress.ts";
 import { layerThresholds } from "../calibrate/greedy_search.ts";
-import { readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
-import { stdit2AtVideoSize } from "../calibrate/targets/stdit2.ts";
+import { stdit2Target } from "../calibrate/targets/mod.ts";
 import { latentVideo, sampleSTDiT2, videoConditioning } from "../models/stdit2/sample.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
@@ -20,6 +19,7 @@ import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError, randomArray, testGpu } from "./helpers.ts";
 import { TINY_STDIT2, writeTinyPrompts } from "./stdit2_fixtures.ts";
+import { localFolder, readPromptEmbeddingFile } from "../deno.ts";
 
 const STEPS = 6;
 const DELTA = 0.1;
@@ -28,17 +28,17 @@ const VIDEO = { frames: 3, height: 64, width: 96, fps: 8 };
 const SEED = 11;
 
 async function setup() {
-  const model = await STDiT2Model.load(await testGpu(), goldenPath(TINY_STDIT2));
+  const model = await STDiT2Model.load(await testGpu(), localFolder(goldenPath(TINY_STDIT2)));
   const dir = await Deno.makeTempDir({ prefix: "stdit2-calib-" });
   const paths = await writeTinyPrompts(dir, 2);
-  const prompts = await Promise.all(paths.map((p) => readPromptEmbedding(p, 32)));
+  const prompts = await Promise.all(paths.map((p) => readPromptEmbeddingFile(p, 32)));
   await Deno.remove(dir, { recursive: true });
   return { model, prompts };
 }
 
 Deno.test("STDiT2 calibration is deterministic and its accepted choices are under threshold", async () => {
   const { model, prompts } = await setup();
-  const target = stdit2AtVideoSize(model, VIDEO);
+  const target = stdit2Target(model, VIDEO);
   const options = { threshold: DELTA, steps: STEPS };
   const calib = { prompts, seed: SEED };
   const first = await compress(target, calib, options);
@@ -116,7 +116,7 @@ Deno.test("STDiT2 calibration is deterministic and its accepted choices are unde
   const b = await first.sample({ prompts, seed: 2 });
   assertRelativeError(b.samples, a.samples, 0, "plan sampling");
   const cost = first.cost();
-  const target0 = target.compressionTarget();
+  const target0 = target;
   deepEqual([target0.costShape.tokens, target0.costShape.attentionsPerSample], [24, 3]);
   if (!(cost.attentionMacsFraction < 1) || cost.fullAttentionMacs !== 2 * 24 * 24 * 96 * 3 * 12) {
     throw new Error(`cost ${JSON.stringify(cost)}`);

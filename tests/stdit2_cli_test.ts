@@ -8,9 +8,9 @@ import { EMBEDS_TENSOR, MASK_TENSOR } from "../src/io/prompt_embeddings.ts";
 import { videoCommand } from "../cli/video.ts";
 import { videoCalibrateCommand } from "../cli/video_calibrate.ts";
 import { CheckpointError, OptionError, PlanError } from "../src/errors.ts";
-import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { goldenPath } from "./golden_files.ts";
 import { TINY_STDIT2, writeTinyPrompts } from "./stdit2_fixtures.ts";
+import { writeSafetensors } from "../deno.ts";
 
 /** The chunks of a PNG file by type, in order. */
 function pngChunks(bytes: Uint8Array): { type: string; data: Uint8Array }[] {

@@ -6,12 +6,12 @@ import { VideoConditioning } from "../models/stdit2/conditioning.ts";
 import { parseSTDiT2Config } from "../models/stdit2/config.ts";
 import { latentVideo } from "../models/stdit2/sample.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
-import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { type TensorToWrite, writeSafetensors } from "../src/io/safetensors_writer.ts";
+import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
+import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
 
 const TINY = "stdit-tiny-random";
 
@@ -43,7 +43,7 @@ async function modelCopy(edit: {
   const config = JSON.parse(await Deno.readTextFile(goldenPath(TINY, "config.json")));
   edit.config?.(config);
   await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
-  const source = await SafetensorsFile.open(
+  const source = await openSafetensors(
     goldenPath(TINY, "diffusion_pytorch_model.safetensors"),
   );
   const tensors: Record<string, TensorToWrite> = {};
@@ -74,7 +74,7 @@ Deno.test("STDiT2 checkpoint problems are listed with file, tensor, expected and
     },
   });
   await expectError(
-    () => STDiT2Model.load(gpu, dir),
+    () => STDiT2Model.load(gpu, localFolder(dir)),
     CheckpointError,
     join(dir, "diffusion_pytorch_model.safetensors"),
     "blocks.1.attn.qkv.weight: expected shape [288,96], got [96,96]",
@@ -88,7 +88,7 @@ Deno.test("STDiT2 without y_embedding names the null caption", async () => {
   const gpu = await testGpu();
   const dir = await modelCopy({ tensors: (t) => delete t["y_embedder.y_embedding"] });
   await expectError(
-    () => STDiT2Model.load(gpu, dir),
+    () => STDiT2Model.load(gpu, localFolder(dir)),
     CheckpointError,
     "missing y_embedder.y_embedding [6, 32]",
     "null caption",
@@ -122,7 +122,7 @@ Deno.test("STDiT2 configs: other models, bad widths, qk_norm off without norm we
   // qk_norm false: the norm weights of the checkpoint are unexpected.
   const dir = await modelCopy({ config: (c) => (c.qk_norm = false) });
   await expectError(
-    () => STDiT2Model.load(gpu, dir),
+    () => STDiT2Model.load(gpu, localFolder(dir)),
     CheckpointError,
     "unexpected blocks.0.attn.q_norm.weight [24]",
   );
@@ -153,7 +153,7 @@ Deno.test("STDiT2 inputs: caption length vs mask, empty masks, widths, batch, si
     OptionError,
     "fps must be positive",
   );
-  const model = await STDiT2Model.load(gpu, goldenPath(TINY));
+  const model = await STDiT2Model.load(gpu, localFolder(goldenPath(TINY)));
   const wide = VideoConditioning.create(
     gpu,
     new Float32Array(6 * 40),

@@ -2,8 +2,8 @@
 
 import { join } from "node:path";
 import { EMBEDS_TENSOR, MASK_TENSOR } from "../src/io/prompt_embeddings.ts";
-import { writeSafetensors } from "../src/io/safetensors_writer.ts";
 import { withGolden } from "./golden_files.ts";
+import { writeSafetensors } from "../deno.ts";
 
 export const TINY_STDIT2 = "stdit-tiny-random";
 

@@ -13,6 +13,7 @@ import { batchNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath, readGoldenJson, withGolden } from "./golden_files.ts";
 import { assertRelativeError, relativeError, testGpu } from "./helpers.ts";
+import { localFolder } from "../deno.ts";
 
 const TINY = "stdit-tiny-random";
 /** 3 frames of 32 × 40 px: latent 4 × 5, padded to 2 × 3 patches per frame. */
@@ -86,7 +87,7 @@ Deno.test("IDDPM tables agree with the original DiT DDPM golden up to the float3
 });
 
 Deno.test("one guided IDDPM step equals its CPU recomputation from the model output", async () => {
-  const model = await STDiT2Model.load(await testGpu(), goldenPath(TINY));
+  const model = await STDiT2Model.load(await testGpu(), localFolder(goldenPath(TINY)));
   const prompts = await goldenPrompts();
   const seed = 5, cfgScale = 7, steps = 2;
   const video = latentVideo(VIDEO);
@@ -146,7 +147,7 @@ Deno.test("one guided IDDPM step equals its CPU recomputation from the model out
 });
 
 Deno.test("STDiT2 sampling is reproducible from its seed, and per-sample", async () => {
-  const model = await STDiT2Model.load(await testGpu(), goldenPath(TINY));
+  const model = await STDiT2Model.load(await testGpu(), localFolder(goldenPath(TINY)));
   const prompts = await goldenPrompts();
   const common = { ...VIDEO, steps: 4 };
   const a = await sampleSTDiT2(model, { prompts, ...common, seed: 3 });

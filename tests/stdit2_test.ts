@@ -6,11 +6,12 @@ import type { SafetensorsFile } from "../src/io/safetensors.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath, withGolden } from "./golden_files.ts";
 import { assertRelativeError, relativeError, testGpu } from "./helpers.ts";
+import { localFolder } from "../deno.ts";
 
 const TINY = "stdit-tiny-random";
 
 async function loadTinySTDiT2(): Promise<STDiT2Model> {
-  return STDiT2Model.load(await testGpu(), goldenPath(TINY));
+  return STDiT2Model.load(await testGpu(), localFolder(goldenPath(TINY)));
 }
 
 /** The golden's inputs as a model batch. */

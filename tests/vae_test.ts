@@ -3,15 +3,14 @@ import { VaeDecoder } from "../models/vae/model.ts";
 import { expectedVaeShapes } from "../models/vae/weights.ts";
 import { CheckpointError, ShapeError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { readJsonConfig } from "../src/io/config.ts";
 import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
 import type { TensorSource } from "../src/io/safetensors.ts";
-import { ShardedCheckpoint } from "../src/io/sharded_checkpoint.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { goldenPath, readGoldenJson } from "./golden_files.ts";
 import { readGolden } from "./golden_reader.ts";
 import { assertRelativeError, relativeError, testGpu } from "./helpers.ts";
+import { localFolder, openCheckpoint, readJsonFile } from "../deno.ts";
 
 const CASE = "vae-tiny-random";
 // The golden run is float32 PyTorch; ours differs in summation order and in fusing the 1/√C
@@ -46,7 +45,7 @@ Deno.test("VaeDecoder matches the diffusers golden decode (vae-tiny-random)", as
   const entry = (manifest.cases as Record<string, { config: { block_out_channels: number[] } }>)[
     CASE
   ];
-  const decoder = await VaeDecoder.load(gpu, goldenPath(CASE));
+  const decoder = await VaeDecoder.load(gpu, localFolder(goldenPath(CASE)));
   if (decoder.config.blockOutChannels.join() !== entry.config.block_out_channels.join()) {
     throw new Error("config.json disagrees with the manifest");
   }
@@ -71,7 +70,7 @@ async function goldenSourceWith(
   reshape: (name: string, shape: number[]) => number[] = (_n, s) => s,
   extra: Record<string, { data: Float32Array; shape: number[] }> = {},
 ): Promise<TensorSource> {
-  const checkpoint = await ShardedCheckpoint.open(goldenPath(CASE));
+  const checkpoint = await openCheckpoint(goldenPath(CASE));
   const tensors = new Map<string, MemoryTensor>(Object.entries(extra));
   for (const name of checkpoint.names()) {
     tensors.set(rename(name), {
@@ -86,7 +85,7 @@ async function goldenSourceWith(
 Deno.test("VaeDecoder accepts legacy attention names, 1×1-conv projections and encoder keys", async () => {
   const gpu = await testGpu();
   const config = parseVaeConfig(
-    await readJsonConfig(goldenPath(CASE, "config.json")),
+    await readJsonFile(goldenPath(CASE, "config.json")),
     "config.json",
   );
   const legacy: Record<string, string> = {
@@ -115,7 +114,7 @@ Deno.test("VaeDecoder accepts legacy attention names, 1×1-conv projections and 
 Deno.test("VaeDecoder reports every missing or mis-shaped weight in one CheckpointError", async () => {
   const gpu = await testGpu();
   const config = parseVaeConfig(
-    await readJsonConfig(goldenPath(CASE, "config.json")),
+    await readJsonFile(goldenPath(CASE, "config.json")),
     "config.json",
   );
   const source = await goldenSourceWith(
@@ -140,7 +139,7 @@ Deno.test("VaeDecoder reports every missing or mis-shaped weight in one Checkpoi
 
 Deno.test("VaeDecoder rejects latents of the wrong shape", async () => {
   const gpu = await testGpu();
-  const decoder = await VaeDecoder.load(gpu, goldenPath(CASE));
+  const decoder = await VaeDecoder.load(gpu, localFolder(goldenPath(CASE)));
   const wrong = Tensor.fromArray(gpu, new Float32Array(2 * 3 * 16), [2, 3, 4, 4]);
   assertThrows(() => decoder.decode(wrong), ShapeError, "latents must be f32 [B, 4, h, w]");
   wrong.release();
@@ -150,7 +149,7 @@ Deno.test("VaeDecoder rejects latents of the wrong shape", async () => {
 
 Deno.test("VAE config parsing and expected shapes", async () => {
   const config = parseVaeConfig(
-    await readJsonConfig(goldenPath(CASE, "config.json")),
+    await readJsonFile(goldenPath(CASE, "config.json")),
     "config.json",
   );
   if (config.normGroups !== 8 || config.scalingFactor !== 0.18215) throw new Error("defaults");
@@ -175,11 +174,11 @@ Deno.test("VAE config parsing and expected shapes", async () => {
 
 Deno.test("VaeDecoder applies shift_factor after the scaling (SD3/Flux convention)", async () => {
   const gpu = await testGpu();
-  const raw = await readJsonConfig(goldenPath(CASE, "config.json"));
+  const raw = await readJsonFile(goldenPath(CASE, "config.json"));
   const shift = 0.25;
   const plain = parseVaeConfig(raw, "config.json");
   const shifted = parseVaeConfig({ ...raw, shift_factor: shift }, "config.json");
-  const checkpoint = await ShardedCheckpoint.open(goldenPath(CASE));
+  const checkpoint = await openCheckpoint(goldenPath(CASE));
   const a = await VaeDecoder.fromSource(gpu, plain, checkpoint);
   const b = await VaeDecoder.fromSource(gpu, shifted, checkpoint);
   checkpoint.close();

@@ -1,7 +1,9 @@
 /** Multiply-accumulates of a DiT forward pass outside self-attention, per sample. */
 
 import type { CostShape } from "../../src/compression/plan.ts";
-import { type DiTConfig, hiddenSize } from "./config.ts";
+import type { PlanFit } from "../../src/compression/plan_file.ts";
+import { configHash, type DiTConfig, hiddenSize } from "./config.ts";
+import type { DiTModel } from "./model.ts";
 
 /** Cost shape of a DiT at `tokens` tokens, for `planCost`. */
 export function ditCostShape(config: DiTConfig, tokens: number): CostShape {
@@ -16,5 +18,17 @@ export function ditCostShape(config: DiTConfig, tokens: number): CostShape {
     tokens,
     width: c,
     otherMacsPerStep: config.numLayers * perLayer + patchEmbed + finalLayer,
+  };
+}
+
+/** What a DiT plan is bound to (the model at its trained sample size). */
+export function ditPlanFit(model: DiTModel): PlanFit {
+  const tokens = model.tokens();
+  return {
+    family: model.family,
+    configHash: configHash(model.config),
+    layers: model.layers,
+    tokens,
+    costShape: ditCostShape(model.config, tokens),
   };
 }

@@ -6,6 +6,7 @@
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
+import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { add } from "../../src/ops/elementwise.ts";
 import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
@@ -14,20 +15,10 @@ import { gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { type DiTConfig, hiddenSize, parseDiTConfig } from "./config.ts";
-import {
-  type DiTBlockWeights,
-  type DiTWeights,
-  loadDiTWeights,
-  releaseWeights,
-} from "./weights.ts";
+import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights.ts";
+import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
-import { loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
-import {
-  type CalibrationData,
-  type CompressedSampleOptions,
-  ditCompressionTarget,
-} from "../../calibrate/targets/dit.ts";
-import type { CompressionTarget } from "../../calibrate/compression_target.ts";
+import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
 
 export interface DiTLoadOptions {
   /**
@@ -79,12 +70,27 @@ export class DiTModel {
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
    * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: string, options: DiTLoadOptions = {}): Promise<DiTModel> {
+  static load(gpu: Gpu, folder: Folder, options: DiTLoadOptions = {}): Promise<DiTModel> {
     return loadFromFolder(
       folder,
       "model",
       parseDiTConfig,
-      (config, source) => DiTModel.fromSource(gpu, config, source, options, folder),
+      (config, source) => DiTModel.fromSource(gpu, config, source, options, folder.location),
+    );
+  }
+
+  /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
+  static fromSources(
+    gpu: Gpu,
+    configJson: unknown,
+    source: TensorSource,
+    options: DiTLoadOptions = {},
+  ): Promise<DiTModel> {
+    return DiTModel.fromSource(
+      gpu,
+      parseDiTConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
+      source,
+      options,
     );
   }
 
@@ -105,11 +111,6 @@ export class DiTModel {
       options.freePackedWeights ?? false,
     );
     return new DiTModel(gpu, config, weights, name);
-  }
-
-  /** This model as a `compress()` target (class labels as calibration data). */
-  compressionTarget(): CompressionTarget<CalibrationData, CompressedSampleOptions, Tensor> {
-    return ditCompressionTarget(this);
   }
 
   get inChannels(): number {

@@ -4,33 +4,33 @@
  * into images in [0, 1]. Optionally under a DiTFastAttn compression plan.
  */
 
-import { join } from "node:path";
-import { compress, type CompressOptions } from "../../calibrate/compress.ts";
-import { CompressedSampler } from "../../calibrate/compressed_sampler.ts";
-import type { CompressionTarget } from "../../calibrate/compression_target.ts";
 import { CheckpointError, OptionError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import { readJsonConfig } from "../../src/io/config.ts";
+import {
+  checkPlanFits,
+  type PlanFile,
+  planOf,
+  planSettings,
+} from "../../src/compression/plan_file.ts";
+import type { Folder } from "../../src/io/folder.ts";
+import { readJsonConfig } from "../../src/io/model_folder.ts";
 import { batchNoise } from "../../src/sampling/prng.ts";
 import { isGuided } from "../../src/sampling/sample_loop.ts";
 import {
   chooseSampler,
   DIT_SCHEDULER_CONFIG,
-  isDiTSchedule,
-  readSchedulerConfig,
+  parseSchedulerConfig,
   type SchedulerConfig,
   schedulerFromConfig,
 } from "../../src/sampling/scheduler_config.ts";
+import { asJsonConfig, type ModelSource } from "../../src/io/model_folder.ts";
 import type { SamplerName } from "../../src/sampling/scheduler.ts";
 import { Tensor } from "../../src/tensor.ts";
 import { DiTModel } from "./model.ts";
-import {
-  type CalibrationData,
-  type CompressedSampleOptions,
-  ditCompressionTarget,
-} from "../../calibrate/targets/dit.ts";
 import { hiddenSize } from "./config.ts";
+import { ditPlanFit } from "./cost.ts";
 import { checkLabels, sampleDiT } from "./sample.ts";
+import { composeWithVae } from "../vae/decode.ts";
 import { VaeDecoder } from "../vae/model.ts";
 import { upscaleFactor } from "../vae/config.ts";
 
@@ -47,11 +47,19 @@ export interface DiTPipelineLoadOptions {
 /** The parts of a pipeline given folder by folder. */
 export interface DiTPipelineFolders {
   /** A diffusers DiT transformer folder (config.json + safetensors). */
-  transformer: string;
+  transformer: Folder;
   /** A diffusers AutoencoderKL folder. */
-  vae: string;
-  /** A `scheduler_config.json`; DiT's own DDIM schedule when absent. */
-  schedulerConfig?: string;
+  vae: Folder;
+  /** The scheduler config; DiT's own DDIM schedule when absent. */
+  scheduler?: SchedulerConfig;
+}
+
+/** Loaded parts, composed by `fromModels`. */
+export interface DiTPipelineParts {
+  transformer: DiTModel;
+  vae: VaeDecoder;
+  scheduler?: SchedulerConfig;
+  classNames?: ClassNames;
 }
 
 export interface DiTGenerateOptions {
@@ -67,8 +75,8 @@ export interface DiTGenerateOptions {
   sampler?: SamplerName;
   /** Guide only the first n latent channels (the original DiT guides 3; default all). */
   guidedChannels?: number;
-  /** Sample with this compression plan (from `loadPlan` or `compress`). */
-  compressed?: CompressedSampler<CompressedSampleOptions>;
+  /** Sample with this compression plan (a plan file's value, or `compress(...).planFile`). */
+  plan?: PlanFile;
   /** Images per denoising batch (default: as many as keep every activation in one binding). */
   batchSize?: number;
   onStep?: (progress: StepProgress) => void;
@@ -98,23 +106,11 @@ export interface DiTGenerateResult {
 /** ImageNet-style class names: id → "tench, Tinca tinca" (comma-separated synonyms). */
 export type ClassNames = ReadonlyMap<number, string>;
 
-async function isFolder(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
 /** `id2label` of a pipeline's model_index.json, when there is one. */
-async function readClassNames(root: string): Promise<Map<number, string>> {
-  const path = join(root, "model_index.json");
-  try {
-    await Deno.stat(path);
-  } catch {
-    return new Map();
-  }
-  const index = await readJsonConfig(path);
+async function readClassNames(root: Folder): Promise<Map<number, string>> {
+  const path = root.pathOf("model_index.json");
+  if ((await root.kind("model_index.json")) !== "file") return new Map();
+  const index = await readJsonConfig(root, "model_index.json");
   const className = index["_class_name"];
   if (className !== undefined && className !== "DiTPipeline") {
     throw new CheckpointError(`${path}: "_class_name" is ${className}, not DiTPipeline`);
@@ -131,12 +127,12 @@ async function readClassNames(root: string): Promise<Map<number, string>> {
 
 export class DiTPipeline {
   #released = false;
+  #classNames: ClassNames = new Map();
 
   private constructor(
     readonly transformer: DiTModel,
     readonly vae: VaeDecoder,
     readonly scheduler: SchedulerConfig,
-    readonly classNames: ClassNames,
   ) {}
 
   /**
@@ -145,71 +141,106 @@ export class DiTPipeline {
    */
   static async load(
     gpu: Gpu,
-    root: string,
+    root: Folder,
     options: DiTPipelineLoadOptions = {},
   ): Promise<DiTPipeline> {
-    if (!(await isFolder(root))) {
-      throw new CheckpointError(`pipeline folder ${root} does not exist`);
-    }
     const missing = [];
-    for (const part of ["transformer", "vae", "scheduler"]) {
-      if (!(await isFolder(join(root, part)))) missing.push(`${part}/`);
+    for (
+      const file of [
+        "transformer/config.json",
+        "vae/config.json",
+        "scheduler/scheduler_config.json",
+      ]
+    ) {
+      const [part, name] = file.split("/");
+      if ((await root.folder(part).kind(name)) !== "file") missing.push(file);
     }
     if (missing.length > 0) {
       throw new CheckpointError(
-        `${root} is not a DiT pipeline folder: ${missing.join(", ")} missing (expected ` +
-          `transformer/, vae/ and scheduler/scheduler_config.json)`,
+        `${root.location} is not a DiT pipeline folder: ${missing.join(", ")} missing ` +
+          `(expected transformer/, vae/ and scheduler/scheduler_config.json)`,
       );
     }
     const classNames = await readClassNames(root);
-    return await DiTPipeline.fromFolders(
-      gpu,
-      {
-        transformer: join(root, "transformer"),
-        vae: join(root, "vae"),
-        schedulerConfig: join(root, "scheduler", "scheduler_config.json"),
-      },
-      options,
-      classNames,
+    const schedulerFolder = root.folder("scheduler");
+    const scheduler = parseSchedulerConfig(
+      await readJsonConfig(schedulerFolder, "scheduler_config.json"),
+      schedulerFolder.pathOf("scheduler_config.json"),
     );
+    const pipeline = await DiTPipeline.fromFolders(
+      gpu,
+      { transformer: root.folder("transformer"), vae: root.folder("vae"), scheduler },
+      options,
+    );
+    pipeline.#classNames = classNames;
+    return pipeline;
   }
 
-  /** Loads a transformer folder and a VAE folder (and a scheduler config, if given). */
+  /** Loads a transformer folder and a VAE folder (with a scheduler config, if given). */
   static async fromFolders(
     gpu: Gpu,
     folders: DiTPipelineFolders,
     options: DiTPipelineLoadOptions = {},
-    classNames: ClassNames = new Map(),
   ): Promise<DiTPipeline> {
-    const dtype = options.dtype ?? "f32";
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new OptionError(`weight dtype must be f32 or f16, got ${dtype}`);
-    }
-    // The small parts first, so a bad scheduler config fails before gigabytes are read.
-    const scheduler = folders.schedulerConfig
-      ? await readSchedulerConfig(folders.schedulerConfig)
-      : DIT_SCHEDULER_CONFIG;
+    const dtype = checkDtype(options.dtype);
+    // The small part first, so a bad VAE fails before gigabytes of transformer are read.
     const vae = await VaeDecoder.load(gpu, folders.vae, { dtype });
-    let transformer: DiTModel;
-    try {
-      transformer = await DiTModel.load(gpu, folders.transformer, {
-        dtype,
-        freePackedWeights: options.freePackedWeights ?? true,
-      });
-    } catch (e) {
-      vae.release();
-      throw e;
-    }
+    return composeWithVae(
+      vae,
+      () =>
+        DiTModel.load(gpu, folders.transformer, {
+          dtype,
+          freePackedWeights: options.freePackedWeights ?? true,
+        }),
+      (transformer) => DiTPipeline.fromModels({ transformer, vae, scheduler: folders.scheduler }),
+    );
+  }
+
+  /**
+   * Builds the pipeline from config values and tensor sources (fetched bytes, memory); the
+   * scheduler config is a `scheduler_config.json` value (DiT's own DDIM schedule when absent).
+   */
+  static async fromSources(
+    gpu: Gpu,
+    sources: { transformer: ModelSource; vae: ModelSource; scheduler?: unknown },
+    options: DiTPipelineLoadOptions = {},
+  ): Promise<DiTPipeline> {
+    const dtype = checkDtype(options.dtype);
+    const scheduler = sources.scheduler === undefined
+      ? undefined
+      : parseSchedulerConfig(asJsonConfig(sources.scheduler, "scheduler"), "scheduler config");
+    const vae = await VaeDecoder.fromSources(gpu, sources.vae.config, sources.vae.source, {
+      dtype,
+    });
+    return composeWithVae(
+      vae,
+      () =>
+        DiTModel.fromSources(gpu, sources.transformer.config, sources.transformer.source, {
+          dtype,
+          freePackedWeights: options.freePackedWeights ?? true,
+        }),
+      (transformer) => DiTPipeline.fromModels({ transformer, vae, scheduler }),
+    );
+  }
+
+  /** Composes loaded parts (checking that the VAE decodes the transformer's latents). */
+  static fromModels(parts: DiTPipelineParts): DiTPipeline {
+    const { transformer, vae } = parts;
     const latent = vae.config.latentChannels;
     if (transformer.inChannels !== latent) {
-      transformer.release();
-      vae.release();
       throw new CheckpointError(
-        `${folders.transformer} takes ${transformer.inChannels}-channel latents but the VAE in ` +
-          `${folders.vae} decodes ${latent}-channel latents`,
+        `${transformer.source} takes ${transformer.inChannels}-channel latents but the VAE ` +
+          `decodes ${latent}-channel latents`,
       );
     }
-    return new DiTPipeline(transformer, vae, scheduler, classNames);
+    const pipeline = new DiTPipeline(transformer, vae, parts.scheduler ?? DIT_SCHEDULER_CONFIG);
+    pipeline.#classNames = parts.classNames ?? new Map();
+    return pipeline;
+  }
+
+  /** ImageNet-style class names from `model_index.json` (empty when there is none). */
+  get classNames(): ClassNames {
+    return this.#classNames;
   }
 
   get gpu(): Gpu {
@@ -295,7 +326,7 @@ export class DiTPipeline {
         seed,
         guidedChannels: options.guidedChannels,
         scheduler,
-        plan: options.compressed?.plan,
+        plan: options.plan ? planOf(options.plan) : undefined,
         noise: batchNoise(seed, count, perImage, 0, first),
         onStep: (step, steps, seconds) =>
           options.onStep?.({ step, steps, stepSeconds: seconds, part, parts }),
@@ -342,34 +373,6 @@ export class DiTPipeline {
     return images;
   }
 
-  /**
-   * What `compress(pipeline, ...)` calibrates: the transformer. Calibration samples with DiT's
-   * own β schedule, so a pipeline whose scheduler config sets another one is refused.
-   */
-  compressionTarget(): CompressionTarget<CalibrationData, CompressedSampleOptions> {
-    if (!isDiTSchedule(this.scheduler)) {
-      const { betaStart, betaEnd, trainSteps } = this.scheduler.schedule;
-      throw new OptionError(
-        `${this.scheduler.source}: calibration runs DiT's β schedule (linear 1e-4…0.02 over ` +
-          `1000 steps), not this one (${betaStart}…${betaEnd} over ${trainSteps})`,
-      );
-    }
-    return ditCompressionTarget(this.transformer);
-  }
-
-  /** Calibrates a compression plan for this pipeline's transformer (see `compress`). */
-  compress(
-    calibData: CalibrationData,
-    options: CompressOptions,
-  ): Promise<CompressedSampler<CompressedSampleOptions>> {
-    return compress(this, calibData, options);
-  }
-
-  /** Loads a plan file made for this pipeline's transformer. */
-  loadPlan(path: string): Promise<CompressedSampler<CompressedSampleOptions>> {
-    return CompressedSampler.load(this.transformer, path);
-  }
-
   release(): void {
     if (this.#released) return;
     this.#released = true;
@@ -383,37 +386,20 @@ export class DiTPipeline {
     sampler: SamplerName;
     cfgScale: number;
   } {
-    const plan = options.compressed?.planFile;
-    if (options.compressed && options.compressed.target.model !== this.transformer) {
-      throw new OptionError("the compressed sampler belongs to another transformer");
-    }
-    if (!plan) {
-      return {
-        steps: options.steps ?? 50,
-        sampler: chooseSampler(this.scheduler, options.sampler),
-        cfgScale: options.cfgScale ?? 4,
-      };
-    }
-    const conflicts: string[] = [];
-    if (options.steps !== undefined && options.steps !== plan.steps) {
-      conflicts.push(`steps ${options.steps} (plan: ${plan.steps})`);
-    }
-    if (options.sampler !== undefined && options.sampler !== plan.sampler) {
-      conflicts.push(`sampler ${options.sampler} (plan: ${plan.sampler})`);
-    }
-    if (options.cfgScale !== undefined && options.cfgScale !== plan.cfgScale) {
-      conflicts.push(`cfg ${options.cfgScale} (plan: ${plan.cfgScale})`);
-    }
-    if (conflicts.length > 0) {
-      throw new OptionError(
-        `the plan was calibrated for other settings: ${conflicts.join(", ")}; leave them out ` +
-          `to use the plan's`,
-      );
-    }
-    return {
-      steps: plan.steps,
-      sampler: chooseSampler(this.scheduler, plan.sampler),
-      cfgScale: plan.cfgScale,
-    };
+    if (options.plan) checkPlanFits(options.plan, ditPlanFit(this.transformer), options.plan.steps);
+    const settings = planSettings(options.plan, options, {
+      steps: 50,
+      sampler: chooseSampler(this.scheduler, options.sampler),
+      cfgScale: 4,
+    });
+    return { ...settings, sampler: chooseSampler(this.scheduler, settings.sampler) };
   }
+}
+
+function checkDtype(dtype: string | undefined): "f32" | "f16" {
+  const chosen = dtype ?? "f32";
+  if (chosen !== "f32" && chosen !== "f16") {
+    throw new OptionError(`weight dtype must be f32 or f16, got ${chosen}`);
+  }
+  return chosen;
 }

@@ -2,16 +2,16 @@
 
 import type { Gpu } from "../../src/gpu/context.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
-import { type DType, Tensor } from "../../src/tensor.ts";
+import type { DType, Tensor } from "../../src/tensor.ts";
+import {
+  type LinearWeights,
+  loadFloat,
+  loadLinear,
+  loadStackedLinear,
+} from "../../src/nn/weight_loading.ts";
 import { type DiTConfig, hiddenSize } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
 import { checkWeightBindings, checkWeights, type GpuWeight } from "../../src/nn/weight_check.ts";
-
-/** The weights of one linear layer, PyTorch layout [out, in]. */
-export interface LinearWeights {
-  weight: Tensor;
-  bias: Tensor;
-}
 
 export interface DiTBlockWeights {
   timestepLinear1: LinearWeights;
@@ -75,54 +75,6 @@ export function ditGpuWeights(config: DiTConfig, dtype: DType): Map<string, GpuW
     weights.set(stored, { shape: storedShape, dtype: half ? "f16" : "f32" });
   }
   return weights;
-}
-
-/** Large matrices may be kept in f16; biases, tables and the patch conv stay f32. */
-export async function loadFloat(
-  gpu: Gpu,
-  source: TensorSource,
-  name: string,
-  dtype: DType,
-): Promise<Tensor> {
-  const shape = source.info(name).shape;
-  if (dtype === "f16") {
-    const half = await source.readFloat16(name);
-    return Tensor.fromArray(gpu, Float32Array.from(half), shape, "f16", name);
-  }
-  return Tensor.fromArray(gpu, await source.readFloat32(name), shape, "f32", name);
-}
-
-export async function loadLinear(
-  gpu: Gpu,
-  source: TensorSource,
-  name: string,
-  dtype: DType,
-): Promise<LinearWeights> {
-  return {
-    weight: await loadFloat(gpu, source, `${name}.weight`, dtype),
-    bias: await loadFloat(gpu, source, `${name}.bias`, "f32"),
-  };
-}
-
-/** Stacks several [out, in] linears along `out` into one (q, k, v → qkv). */
-export async function loadStackedLinear(
-  gpu: Gpu,
-  source: TensorSource,
-  names: readonly string[],
-  dtype: DType,
-  label: string,
-): Promise<LinearWeights> {
-  const weights = await Promise.all(names.map((n) => source.readFloat32(`${n}.weight`)));
-  const biases = await Promise.all(names.map((n) => source.readFloat32(`${n}.bias`)));
-  const [out, inp] = source.info(`${names[0]}.weight`).shape;
-  const weight = new Float32Array(names.length * out * inp);
-  const bias = new Float32Array(names.length * out);
-  weights.forEach((w, i) => weight.set(w, i * out * inp));
-  biases.forEach((b, i) => bias.set(b, i * out));
-  return {
-    weight: Tensor.fromArray(gpu, weight, [names.length * out, inp], dtype, `${label}.weight`),
-    bias: Tensor.fromArray(gpu, bias, [names.length * out], "f32", `${label}.bias`),
-  };
 }
 
 /**
@@ -195,15 +147,4 @@ export async function loadDiTWeights(
     finalAdaLN: await loadLinear(gpu, source, "proj_out_1", "f32"),
     finalProj: await loadLinear(gpu, source, "proj_out_2", "f32"),
   };
-}
-
-/** Releases every tensor of a weight tree. */
-export function releaseWeights(tree: unknown): void {
-  if (tree instanceof Tensor) {
-    tree.release();
-  } else if (Array.isArray(tree)) {
-    for (const item of tree) releaseWeights(item);
-  } else if (tree && typeof tree === "object") {
-    for (const value of Object.values(tree)) releaseWeights(value);
-  }
 }

@@ -1,7 +1,11 @@
 /** Multiply-accumulates of a PixArt sampling step outside self-attention, per sample. */
 
 import type { CostShape } from "../../src/compression/plan.ts";
+import type { PlanFit } from "../../src/compression/plan_file.ts";
+import { configHash } from "../dit/config.ts";
 import { type PixArtConfig, pixartWidth } from "./config.ts";
+import type { PixArtModel } from "./model.ts";
+import type { LatentGrid } from "./sample.ts";
 import { PIXART_FREQUENCY_CHANNELS } from "./weights.ts";
 
 /**
@@ -30,5 +34,25 @@ export function pixartCostShape(
     tokens,
     width: c,
     otherMacsPerStep: config.numLayers * perLayer + conditioning + patchEmbed + finalLayer,
+  };
+}
+
+/**
+ * What a PixArt plan is bound to: PixArt samples at any size and a plan's decisions hold for
+ * one token grid, so the config hash covers the latent height and width (16×12 and 12×16 have
+ * the same token count but different windows of neighbours).
+ */
+export function pixartPlanFit(model: PixArtModel, grid: LatentGrid): PlanFit {
+  const tokens = model.tokens(grid.latentHeight, grid.latentWidth);
+  return {
+    family: model.family,
+    configHash: configHash({
+      ...model.config,
+      latentHeight: grid.latentHeight,
+      latentWidth: grid.latentWidth,
+    }),
+    layers: model.layers,
+    tokens,
+    costShape: pixartCostShape(model.config, tokens),
   };
 }

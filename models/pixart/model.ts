@@ -8,6 +8,7 @@
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
+import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { crossAttention } from "../../src/ops/attention.ts";
 import { concatLastAxis } from "../../src/ops/concat.ts";
@@ -17,10 +18,10 @@ import { layerNormModulate } from "../../src/ops/norm.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
-import { releaseWeights } from "../dit/weights.ts";
+import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { feedForward } from "../../src/nn/feed_forward.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
-import { loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
 import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
 import {
   type EmbedderWeights,
@@ -28,13 +29,6 @@ import {
   PIXART_FREQUENCY_CHANNELS,
   type PixArtWeights,
 } from "./weights.ts";
-import type { CompressionTarget } from "../../calibrate/compression_target.ts";
-import {
-  type PixArtCalibration,
-  type PixArtCompressedSampleOptions,
-  pixartCompressionTarget,
-} from "../../calibrate/targets/pixart.ts";
-import type { PixArtResolution } from "./sample.ts";
 
 export interface PixArtLoadOptions {
   /** Storage of the large linear weights: "f32" (default) or "f16". */
@@ -86,12 +80,27 @@ export class PixArtModel {
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
    * sharded). Keys and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: string, options: PixArtLoadOptions = {}): Promise<PixArtModel> {
+  static load(gpu: Gpu, folder: Folder, options: PixArtLoadOptions = {}): Promise<PixArtModel> {
     return loadFromFolder(
       folder,
       "model",
       parsePixArtConfig,
-      (config, source) => PixArtModel.fromSource(gpu, config, source, options, folder),
+      (config, source) => PixArtModel.fromSource(gpu, config, source, options, folder.location),
+    );
+  }
+
+  /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
+  static fromSources(
+    gpu: Gpu,
+    configJson: unknown,
+    source: TensorSource,
+    options: PixArtLoadOptions = {},
+  ): Promise<PixArtModel> {
+    return PixArtModel.fromSource(
+      gpu,
+      parsePixArtConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
+      source,
+      options,
     );
   }
 
@@ -127,16 +136,6 @@ export class PixArtModel {
   /** Tokens for a latent of `height` × `width` (default: the trained sample size). */
   tokens(height = this.config.sampleSize, width = height): number {
     return (height / this.config.patchSize) * (width / this.config.patchSize);
-  }
-
-  /**
-   * This model as a `compress()` target at one image size (default the trained one): a plan
-   * holds for one token grid, so each resolution gets its own (see `pixartAtResolution`).
-   */
-  compressionTarget(
-    resolution?: PixArtResolution,
-  ): CompressionTarget<PixArtCalibration, PixArtCompressedSampleOptions, CaptionConditioning> {
-    return pixartCompressionTarget(this, resolution);
   }
 
   /** The 2D sincos table for a token grid, relative to the trained grid (base_size). */

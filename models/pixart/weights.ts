@@ -3,7 +3,7 @@
 import type { Gpu } from "../../src/gpu/context.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import type { DType, Tensor } from "../../src/tensor.ts";
-import { loadFloat, loadLinear, loadStackedLinear } from "../dit/weights.ts";
+import { loadFloat, loadLinear, loadStackedLinear } from "../../src/nn/weight_loading.ts";
 import type { LinearWeights } from "../../src/nn/layers.ts";
 import { type PixArtConfig, pixartWidth } from "./config.ts";
 import { checkWeights } from "../../src/nn/weight_check.ts";

@@ -1,7 +1,10 @@
 /** Multiply-accumulates of an STDiT2 forward pass outside the spatial self-attention, per sample. */
 
 import type { CostShape } from "../../src/compression/plan.ts";
-import type { STDiT2Config } from "./config.ts";
+import type { PlanFit } from "../../src/compression/plan_file.ts";
+import { type STDiT2Config, stdit2ConfigHash } from "./config.ts";
+import type { STDiT2Model } from "./model.ts";
+import type { LatentVideo } from "./sample.ts";
 import { SINUSOID_CHANNELS } from "./weights.ts";
 
 export interface VideoTokens {
@@ -36,5 +39,28 @@ export function stdit2CostShape(config: STDiT2Config, video: VideoTokens): CostS
     attentionsPerSample: t,
     width: c,
     otherMacsPerStep: config.depth * perLayer + embedders + captions + patchEmbed + finalLayer,
+  };
+}
+
+/**
+ * What an STDiT2 plan is bound to: one video size. The plan's windows and frame count depend on
+ * the token grid, not only on S, so the config hash covers the grid; `tokens` is S per frame.
+ */
+export function stdit2PlanFit(model: STDiT2Model, video: LatentVideo): PlanFit {
+  const grid = model.grid(video.frames, video.latentHeight, video.latentWidth);
+  return {
+    family: model.family,
+    configHash: stdit2ConfigHash(model.config, {
+      gridFrames: grid.frames,
+      gridRows: grid.rows,
+      gridColumns: grid.columns,
+    }),
+    layers: model.layers,
+    tokens: grid.tokensPerFrame,
+    costShape: stdit2CostShape(model.config, {
+      frames: grid.frames,
+      tokensPerFrame: grid.tokensPerFrame,
+      captionTokens: model.config.modelMaxLength,
+    }),
   };
 }

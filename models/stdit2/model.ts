@@ -5,11 +5,11 @@
  * swap, cross-attention over every token of a sample with its caption mask.
  */
 
-import type { CompressionTarget } from "../../calibrate/compression_target.ts";
 import type { StagedPass } from "../../src/sampling/staged_model.ts";
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
+import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { crossAttention, fullAttention } from "../../src/ops/attention.ts";
 import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
@@ -19,19 +19,14 @@ import { layerNormModulate } from "../../src/ops/norm.ts";
 import { qkNormInPlace, type RopeTables, ropeTables } from "../../src/ops/qk_norm.ts";
 import { patchEmbed3d, tokenGrid, unpatchify3d } from "../../src/ops/video_patch.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
-import { releaseWeights } from "../dit/weights.ts";
+import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { feedForward } from "../../src/nn/feed_forward.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import { mapRowChunks, rowsPerBinding } from "../../src/nn/row_chunks.ts";
-import type {
-  STDiT2CalibrationData,
-  STDiT2CompressedSampleOptions,
-} from "../../calibrate/targets/stdit2.ts";
-import { stdit2CompressionTarget } from "../../calibrate/targets/stdit2.ts";
 import type { VideoConditioning } from "./conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./position.ts";
-import { loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
 import {
   loadSTDiT2Weights,
   type ScalarEmbedderWeights,
@@ -114,12 +109,27 @@ export class STDiT2Model {
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: string, options: STDiT2LoadOptions = {}): Promise<STDiT2Model> {
+  static load(gpu: Gpu, folder: Folder, options: STDiT2LoadOptions = {}): Promise<STDiT2Model> {
     return loadFromFolder(
       folder,
       "model",
       parseSTDiT2Config,
-      (config, source) => STDiT2Model.fromSource(gpu, config, source, options, folder),
+      (config, source) => STDiT2Model.fromSource(gpu, config, source, options, folder.location),
+    );
+  }
+
+  /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
+  static fromSources(
+    gpu: Gpu,
+    configJson: unknown,
+    source: TensorSource,
+    options: STDiT2LoadOptions = {},
+  ): Promise<STDiT2Model> {
+    return STDiT2Model.fromSource(
+      gpu,
+      parseSTDiT2Config(asJsonConfig(configJson, source.path), `${source.path} config`),
+      source,
+      options,
     );
   }
 
@@ -140,15 +150,6 @@ export class STDiT2Model {
       options.freePackedWeights ?? false,
     );
     return new STDiT2Model(gpu, config, weights, name);
-  }
-
-  /** This model as a `compress()` target (caption embeddings as calibration data). */
-  compressionTarget(): CompressionTarget<
-    STDiT2CalibrationData,
-    STDiT2CompressedSampleOptions,
-    VideoConditioning
-  > {
-    return stdit2CompressionTarget(this);
   }
 
   get inChannels(): number {

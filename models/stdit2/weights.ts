@@ -4,7 +4,7 @@ import { CheckpointError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
-import { loadFloat, loadLinear } from "../dit/weights.ts";
+import { loadFloat, loadLinear } from "../../src/nn/weight_loading.ts";
 import type { LinearWeights } from "../../src/nn/layers.ts";
 import { headDim, type STDiT2Config } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";

@@ -9,6 +9,7 @@
 
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
+import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import {
   conv2d,
@@ -21,7 +22,7 @@ import { groupNormApply, groupNormStats } from "../../src/ops/group_norm.ts";
 import { linear } from "../../src/ops/linear.ts";
 import { softmax } from "../../src/ops/softmax.ts";
 import { Tensor } from "../../src/tensor.ts";
-import { loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
 import { parseVaeConfig, upscaleFactor, VAE_NORM_EPS, type VaeConfig } from "./config.ts";
 import {
   type AttentionWeights,
@@ -61,12 +62,27 @@ export class VaeDecoder {
   ) {}
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
-  static load(gpu: Gpu, folder: string, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
+  static load(gpu: Gpu, folder: Folder, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
     return loadFromFolder(
       folder,
       "VAE",
       parseVaeConfig,
       (config, source) => VaeDecoder.fromSource(gpu, config, source, options),
+    );
+  }
+
+  /** Builds a decoder from a config.json value and a tensor source (bytes, a URL, memory). */
+  static fromSources(
+    gpu: Gpu,
+    configJson: unknown,
+    source: TensorSource,
+    options: VaeLoadOptions = {},
+  ): Promise<VaeDecoder> {
+    return VaeDecoder.fromSource(
+      gpu,
+      parseVaeConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
+      source,
+      options,
     );
   }
 

@@ -35,27 +35,26 @@ export interface GpuOptions {
   wantF16?: boolean;
   /**
    * Check every dispatch in its own error scope and throw with the kernel's name
-   * (slow; default from the environment variable DITFASTATTN_DEBUG=1).
+   * (slow; default false; the Deno entry turns it on with DITFASTATTN_DEBUG=1).
    */
   debug?: boolean;
+  /** Use this device (a page that already has one) instead of requesting an adapter. */
+  device?: GPUDevice;
+  /** Its adapter, when known (vendor and architecture feed the kernel choice). */
+  adapter?: GPUAdapter;
+  /** Adapter request options, e.g. `{ featureLevel: "compatibility" }` or a power preference. */
+  adapterOptions?: GPURequestAdapterOptions;
+  /**
+   * Force the kernel family: true for the kernels shaped for CPU adapters (lavapipe, llvmpipe,
+   * SwiftShader), false for the GPU-shaped ones. Default: recognised from the adapter's
+   * description, vendor and architecture (browsers may report them empty).
+   */
+  cpuKernels?: boolean;
   /**
    * Caps maxStorageBufferBindingSize below the adapter's (tests drive the splitting and the
    * binding-limit errors with a small cap).
    */
   maxStorageBindingBytes?: number;
-}
-
-function debugFromEnvironment(): boolean {
-  try {
-    if (
-      Deno.permissions.querySync({ name: "env", variable: "DITFASTATTN_DEBUG" }).state !== "granted"
-    ) {
-      return false;
-    }
-    return Deno.env.get("DITFASTATTN_DEBUG") === "1";
-  } catch {
-    return false;
-  }
 }
 
 /** `limits` with maxStorageBufferBindingSize lowered to `cap` (other limits read through). */
@@ -89,14 +88,23 @@ export class Gpu {
   #debugChecks: Promise<void>[] = [];
   #lost: string | null = null;
 
+  /** Kernels shaped for CPU adapters (see GpuOptions.cpuKernels). */
+  readonly cpuKernels: boolean;
+
   private constructor(
     readonly device: GPUDevice,
-    readonly adapterDescription: string,
+    /** The adapter's description, vendor and architecture, as reported (may be empty). */
+    readonly adapterInfo: { description: string; vendor: string; architecture: string },
     readonly hasShaderF16: boolean,
-    debug: boolean,
-    maxStorageBindingBytes?: number,
+    /** Limits below what the larger models want (see acquireDevice). */
+    readonly missingLimits: readonly string[],
+    options: GpuOptions,
   ) {
-    this.debug = debug;
+    this.debug = options.debug ?? false;
+    const maxStorageBindingBytes = options.maxStorageBindingBytes;
+    const { description, vendor, architecture } = adapterInfo;
+    this.cpuKernels = options.cpuKernels ??
+      /llvmpipe|lavapipe|swiftshader|software/i.test(`${description} ${vendor} ${architecture}`);
     this.limits = maxStorageBindingBytes === undefined
       ? device.limits
       : cappedLimits(device.limits, maxStorageBindingBytes);
@@ -112,14 +120,20 @@ export class Gpu {
   }
 
   static async create(options: GpuOptions = {}): Promise<Gpu> {
-    const acquired = await acquireDevice({ wantF16: options.wantF16 });
+    const acquired = await acquireDevice(options);
+    const { description, vendor, architecture } = acquired;
     return new Gpu(
       acquired.device,
-      acquired.description,
+      { description, vendor, architecture },
       acquired.hasShaderF16,
-      options.debug ?? debugFromEnvironment(),
-      options.maxStorageBindingBytes,
+      acquired.missingLimits,
+      options,
     );
+  }
+
+  /** The adapter's description (vendor and architecture where a browser gives no description). */
+  get adapterDescription(): string {
+    return this.adapterInfo.description || "unknown adapter";
   }
 
   /**

@@ -84,15 +84,3 @@ export async function encodeApng(
   chunks.push(pngChunk("IEND", new Uint8Array(0)));
   return concatBytes(chunks);
 }
-
-/** Encodes and writes an animated PNG file. */
-export async function writeApng(
-  path: string,
-  frames: readonly Uint8Array[],
-  width: number,
-  height: number,
-  channels: PngChannels,
-  options: ApngOptions = {},
-): Promise<void> {
-  await Deno.writeFile(path, await encodeApng(frames, width, height, channels, options));
-}

@@ -8,14 +8,8 @@ import { CheckpointError } from "../errors.ts";
 
 export type JsonConfig = Record<string, unknown>;
 
-/** Parses `path` as a JSON object. */
-export async function readJsonConfig(path: string): Promise<JsonConfig> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new CheckpointError(`${path}: cannot read config (${(e as Error).message})`);
-  }
+/** Parses `text` (read from `path`) as a JSON object. */
+export function parseJsonConfig(text: string, path: string): JsonConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);

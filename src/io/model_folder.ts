@@ -1,11 +1,34 @@
 /** Loading a model from its folder (`config.json` + safetensors weights), shared by every family. */
 
-import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
-import { type JsonConfig, readJsonConfig } from "./config.ts";
+import { type JsonConfig, parseJsonConfig } from "./config.ts";
+import { type Folder, readText } from "./folder.ts";
 import type { TensorSource } from "./safetensors.ts";
 import { ShardedCheckpoint } from "./sharded_checkpoint.ts";
 import type { DType } from "../tensor.ts";
+
+/** A model given as its config.json value and its tensors (fetched bytes, memory). */
+export interface ModelSource {
+  config: unknown;
+  source: TensorSource;
+}
+
+/** A config given as a JSON value (or its text), checked to be an object. */
+export function asJsonConfig(value: unknown, path: string): JsonConfig {
+  if (typeof value === "string") return parseJsonConfig(value, path);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new CheckpointError(`${path}: config is not a JSON object`);
+  }
+  return value as JsonConfig;
+}
+
+/** `name` in `folder` parsed as a JSON object (a CheckpointError naming the file otherwise). */
+export async function readJsonConfig(folder: Folder, name: string): Promise<JsonConfig> {
+  if ((await folder.kind(name)) !== "file") {
+    throw new CheckpointError(`${folder.pathOf(name)}: cannot read config (not found)`);
+  }
+  return parseJsonConfig(await readText(folder, name), folder.pathOf(name));
+}
 
 /**
  * Parses `folder/config.json` with `parse`, opens the (possibly sharded) weights and hands both
@@ -13,20 +36,22 @@ import type { DType } from "../tensor.ts";
  * errors ("model", "VAE").
  */
 export async function loadFromFolder<Config, Model>(
-  folder: string,
+  folder: Folder,
   kind: string,
   parse: (raw: JsonConfig, path: string) => Config,
   build: (config: Config, source: TensorSource) => Promise<Model>,
 ): Promise<Model> {
-  let stat: Deno.FileInfo;
-  try {
-    stat = await Deno.stat(folder);
-  } catch {
-    throw new CheckpointError(`${kind} folder ${folder} does not exist`);
+  const configPath = folder.pathOf("config.json");
+  const configKind = await folder.kind("config.json");
+  if (configKind !== "file") {
+    const list = await folder.list().catch(() => null);
+    throw new CheckpointError(
+      list === null && configKind === null
+        ? `${kind} folder ${folder.location} does not exist or has no config.json`
+        : `${kind} folder ${folder.location} has no config.json`,
+    );
   }
-  if (!stat.isDirectory) throw new CheckpointError(`${folder} is not a folder`);
-  const configPath = join(folder, "config.json");
-  const config = parse(await readJsonConfig(configPath), configPath);
+  const config = parse(await readJsonConfig(folder, "config.json"), configPath);
   const source = await ShardedCheckpoint.open(folder);
   try {
     return await build(config, source);

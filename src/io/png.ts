@@ -108,15 +108,3 @@ export async function encodePng(
     pngChunk("IEND", new Uint8Array(0)),
   ]);
 }
-
-/** Encodes and writes a PNG file. */
-export async function writePng(
-  path: string,
-  pixels: Uint8Array,
-  width: number,
-  height: number,
-  channels: PngChannels,
-  options: PngOptions = {},
-): Promise<void> {
-  await Deno.writeFile(path, await encodePng(pixels, width, height, channels, options));
-}

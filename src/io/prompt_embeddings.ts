@@ -5,7 +5,7 @@
  */
 
 import { CheckpointError, OptionError } from "../errors.ts";
-import { SafetensorsFile } from "./safetensors.ts";
+import type { TensorSource } from "./safetensors.ts";
 
 export const EMBEDS_TENSOR = "prompt_embeds";
 export const MASK_TENSOR = "prompt_attention_mask";
@@ -30,7 +30,7 @@ function withoutUnitBatch(shape: readonly number[], rank: number): number[] | nu
   return null;
 }
 
-async function readMask(file: SafetensorsFile): Promise<Float32Array> {
+async function readMask(file: TensorSource): Promise<Float32Array> {
   const { dtype } = file.info(MASK_TENSOR);
   if (dtype === "I64" || dtype === "I32") return Float32Array.from(await file.readInt(MASK_TENSOR));
   if (dtype === "BOOL" || dtype === "U8") return Float32Array.from(await file.readRaw(MASK_TENSOR));
@@ -42,11 +42,11 @@ async function readMask(file: SafetensorsFile): Promise<Float32Array> {
  * file and tensor in every error.
  */
 export async function readPromptEmbedding(
-  path: string,
+  file: TensorSource,
   captionChannels?: number,
 ): Promise<PromptEmbedding> {
-  const file = await SafetensorsFile.open(path);
-  try {
+  const path = file.path;
+  {
     for (const name of [EMBEDS_TENSOR, MASK_TENSOR]) {
       if (!file.has(name)) {
         throw new CheckpointError(
@@ -87,8 +87,6 @@ export async function readPromptEmbedding(
     // Problems of a file are checkpoint problems, named with its path.
     checkPromptEmbedding(embedding, captionChannels, CheckpointError);
     return embedding;
-  } finally {
-    file.close();
   }
 }
 

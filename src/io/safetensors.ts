@@ -1,11 +1,12 @@
 /**
- * Reading safetensors files without loading them whole: `open` reads only the header, and each
- * tensor read seeks to that tensor's bytes. Checkpoints for the large models are gigabytes, and
+ * Reading safetensors files without loading them whole: opening reads only the header, and each
+ * tensor read fetches that tensor's bytes from a `ByteReader` (a file, a URL, memory). Checkpoints for the large models are gigabytes, and
  * the model loader converts and uploads one tensor at a time.
  */
 
 import { CheckpointError } from "../errors.ts";
 import { bf16BitsToFloat32 } from "./float_bits.ts";
+import { type ByteReader, ChunkedBytes } from "./bytes.ts";
 import {
   type HeaderEntry,
   parseHeaderJson,
@@ -37,53 +38,46 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error("ditfastattn needs a little-endian host to read safetensors files");
 }
 
-/** Reads exactly `target.length` bytes; `read` may return fewer at a time. */
-async function readFully(file: Deno.FsFile, target: Uint8Array, what: string): Promise<void> {
-  let filled = 0;
-  while (filled < target.length) {
-    const n = await file.read(target.subarray(filled));
-    if (n === null) throw new CheckpointError(`${what}: file ended early`);
-    filled += n;
-  }
-}
-
 export class SafetensorsFile implements TensorSource {
-  #file: Deno.FsFile | null;
-  /** Seek + read is two calls on a shared handle: reads are queued so they never interleave. */
-  #queue: Promise<unknown> = Promise.resolve();
+  #reader: ByteReader | null;
 
   private constructor(
-    readonly path: string,
-    file: Deno.FsFile,
+    reader: ByteReader,
     readonly fileSize: number,
     private readonly tensors: Map<string, HeaderEntry>,
     /** The string→string `__metadata__` table ({} when absent). */
     readonly metadata: Readonly<Record<string, string>>,
   ) {
-    this.#file = file;
+    this.#reader = reader;
   }
 
-  /** Opens `path` and reads and validates only its header. */
-  static async open(path: string): Promise<SafetensorsFile> {
-    let file: Deno.FsFile;
+  /** The file or URL the tensors come from. */
+  get path(): string {
+    return this.#reader?.location ?? "(closed)";
+  }
+
+  /** Reads and validates only the header; tensors are read on demand. Takes over `reader`. */
+  static async fromReader(reader: ByteReader): Promise<SafetensorsFile> {
+    const { size, location } = reader;
     try {
-      file = await Deno.open(path, { read: true });
+      const prefix = await reader.read(0, Math.min(8, size));
+      const headerLength = parseHeaderLength(prefix, size, location);
+      const headerBytes = await reader.read(8, headerLength);
+      const header = parseHeaderJson(headerBytes, size, location);
+      return new SafetensorsFile(reader, size, header.tensors, header.metadata);
     } catch (e) {
-      throw new CheckpointError(`${path}: cannot open (${(e as Error).message})`);
-    }
-    try {
-      const { size } = await file.stat();
-      const prefix = new Uint8Array(Math.min(8, size));
-      await readFully(file, prefix, path);
-      const headerLength = parseHeaderLength(prefix, size, path);
-      const headerBytes = new Uint8Array(headerLength);
-      await readFully(file, headerBytes, path);
-      const header = parseHeaderJson(headerBytes, size, path);
-      return new SafetensorsFile(path, file, size, header.tensors, header.metadata);
-    } catch (e) {
-      file.close();
+      reader.close();
       throw e;
     }
+  }
+
+  /** A safetensors file held in memory (a fetched `ArrayBuffer`, an upload, a test). */
+  static fromBytes(
+    bytes: Uint8Array | ArrayBuffer,
+    location = "memory.safetensors",
+  ): Promise<SafetensorsFile> {
+    const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    return SafetensorsFile.fromReader(new ChunkedBytes(location, [view]));
   }
 
   names(): string[] {
@@ -108,16 +102,13 @@ export class SafetensorsFile implements TensorSource {
   /** The tensor's stored bytes, in a fresh buffer starting at offset 0 (so views align). */
   readRaw(name: string): Promise<Uint8Array> {
     const entry = this.#entry(name);
-    const read = this.#queue.then(async () => {
-      const file = this.#file;
-      if (!file) throw new CheckpointError(`${this.path}: read of "${name}" after close()`);
-      const bytes = new Uint8Array(entry.byteLength);
-      await file.seek(entry.fileOffset, Deno.SeekMode.Start);
-      await readFully(file, bytes, `${this.path}: tensor "${name}"`);
-      return bytes;
-    });
-    this.#queue = read.catch(() => undefined);
-    return read;
+    const reader = this.#reader;
+    if (!reader) {
+      return Promise.reject(
+        new CheckpointError(`${this.path}: read of "${name}" after close()`),
+      );
+    }
+    return reader.read(entry.fileOffset, entry.byteLength);
   }
 
   #unsupported(name: string, dtype: string, wanted: string): CheckpointError {
@@ -180,7 +171,7 @@ export class SafetensorsFile implements TensorSource {
   }
 
   close(): void {
-    this.#file?.close();
-    this.#file = null;
+    this.#reader?.close();
+    this.#reader = null;
   }
 }

@@ -2,11 +2,9 @@
  * Writing safetensors files. Tensors are converted and written one chunk at a time, so a
  * multi-gigabyte checkpoint needs no second copy of itself in memory; data may also be given
  * as a function, called only when that tensor's turn comes, so callers can produce weights
- * lazily. The file appears atomically (temp file + rename): a crash never leaves half a file
- * under the final name.
+ * lazily. The bytes go to a sink (the Deno entry's atomic file writer, or memory in a page).
  */
 
-import { dirname, join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { float32ToBf16Bits } from "./float_bits.ts";
 
@@ -40,10 +38,8 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await file.write(bytes.subarray(written));
-}
+/** Receives the encoded file piece by piece, in order. */
+export type ByteSink = (bytes: Uint8Array) => Promise<void>;
 
 function narrowToInt32(values: BigInt64Array, where: string): Int32Array {
   const out = new Int32Array(values.length);
@@ -130,7 +126,7 @@ function headerBytes(
 }
 
 async function writeTensor(
-  file: Deno.FsFile,
+  write: ByteSink,
   tensor: TensorToWrite,
   where: string,
 ): Promise<void> {
@@ -156,49 +152,52 @@ async function writeTensor(
         `${where}: ${data.constructor.name} cannot be stored as ${tensor.dtype}`,
       );
     }
-    await writeAll(file, encoded);
+    await write(encoded);
     start += CHUNK_ELEMENTS;
   } while (start < count);
 }
 
 /**
- * Writes `tensors` (sorted by name) and optional string metadata to `path` atomically. A
- * failure removes the temp file and leaves any previous file at `path` untouched.
+ * Encodes `tensors` (sorted by name) and optional string metadata as a safetensors file into
+ * `write`; `location` names the file in errors. Everything is checked before the first byte.
  */
-export async function writeSafetensors(
-  path: string,
+export async function encodeSafetensors(
+  location: string,
   tensors: Record<string, TensorToWrite>,
-  metadata?: Record<string, string>,
+  metadata: Record<string, string> | undefined,
+  write: ByteSink,
 ): Promise<void> {
   const names = Object.keys(tensors).sort();
   for (const name of names) {
-    const where = `${path}: tensor "${name}"`;
+    const where = `${location}: tensor "${name}"`;
     if (name === "__metadata__" || name === "") {
       throw new CheckpointError(`${where}: reserved tensor name`);
     }
-    if (!(tensors[name].dtype in ELEMENT_BYTES)) {
+    if (!Object.hasOwn(ELEMENT_BYTES, tensors[name].dtype)) {
       throw new CheckpointError(`${where}: cannot write dtype "${tensors[name].dtype}"`);
     }
   }
   for (const [key, value] of Object.entries(metadata ?? {})) {
     if (typeof value !== "string") {
-      throw new CheckpointError(`${path}: metadata "${key}" is not a string`);
+      throw new CheckpointError(`${location}: metadata "${key}" is not a string`);
     }
   }
-  const header = headerBytes(path, names, tensors, metadata);
-  const tempPath = join(dirname(path), `.${crypto.randomUUID()}.safetensors.tmp`);
-  let file: Deno.FsFile | null = null;
-  try {
-    file = await Deno.open(tempPath, { write: true, createNew: true });
-    await writeAll(file, header);
-    for (const name of names) await writeTensor(file, tensors[name], `${path}: tensor "${name}"`);
-    file.close();
-    file = null;
-    await Deno.rename(tempPath, path);
-  } catch (e) {
-    file?.close();
-    await Deno.remove(tempPath).catch(() => undefined);
-    if (e instanceof CheckpointError) throw e;
-    throw new CheckpointError(`${path}: cannot write (${(e as Error).message})`);
+  await write(headerBytes(location, names, tensors, metadata));
+  for (const name of names) {
+    await writeTensor(write, tensors[name], `${location}: tensor "${name}"`);
   }
+}
+
+/** The whole file in memory, as chunks (a download in a page, a test). */
+export async function safetensorsBytes(
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+  location = "memory.safetensors",
+): Promise<Uint8Array[]> {
+  const parts: Uint8Array[] = [];
+  await encodeSafetensors(location, tensors, metadata, (bytes) => {
+    parts.push(bytes.slice());
+    return Promise.resolve();
+  });
+  return parts;
 }

@@ -4,56 +4,37 @@
  * holding one works too, so the model loader takes whatever the user points at.
  */
 
-import { basename, dirname, join } from "node:path";
 import { CheckpointError } from "../errors.ts";
+import { type Folder, readText } from "./folder.ts";
 import { SafetensorsFile, type TensorInfo, type TensorSource } from "./safetensors.ts";
 
 const INDEX_SUFFIX = ".safetensors.index.json";
 /** Checked first in a folder, so an extra stray file does not make the choice ambiguous. */
 const PREFERRED_STEMS = ["diffusion_pytorch_model", "model"];
 
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch (e) {
-    throw new CheckpointError(`${path}: cannot open (${(e as Error).message})`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The index if there is one, else the single safetensors file, in a checkpoint folder. */
-async function findCheckpointFile(folder: string): Promise<string> {
+async function findCheckpointFile(folder: Folder): Promise<string> {
+  const listed = await folder.list();
   for (const suffix of [INDEX_SUFFIX, ".safetensors"]) {
     for (const stem of PREFERRED_STEMS) {
-      const candidate = join(folder, stem + suffix);
-      if (await exists(candidate)) return candidate;
+      if ((await folder.kind(stem + suffix)) === "file") return stem + suffix;
     }
-    const found: string[] = [];
-    for await (const entry of Deno.readDir(folder)) {
-      if (entry.isFile && entry.name.endsWith(suffix)) found.push(entry.name);
-    }
-    if (found.length === 1) return join(folder, found[0]);
+    const found = (listed ?? []).filter((name) => name.endsWith(suffix));
+    if (found.length === 1) return found[0];
     if (found.length > 1) {
       throw new CheckpointError(
-        `${folder}: several *${suffix} files (${found.sort().join(", ")}); name one`,
+        `${folder.location}: several *${suffix} files (${found.sort().join(", ")}); name one`,
       );
     }
   }
-  throw new CheckpointError(`${folder}: no *.safetensors file or ${INDEX_SUFFIX} index`);
+  throw new CheckpointError(`${folder.location}: no *.safetensors file or ${INDEX_SUFFIX} index`);
 }
 
-async function readWeightMap(indexPath: string): Promise<Map<string, string>> {
+async function readWeightMap(folder: Folder, indexName: string): Promise<Map<string, string>> {
+  const indexPath = folder.pathOf(indexName);
   let json: unknown;
   try {
-    json = JSON.parse(await Deno.readTextFile(indexPath));
+    json = JSON.parse(await readText(folder, indexName));
   } catch (e) {
     throw new CheckpointError(`${indexPath}: cannot read index (${(e as Error).message})`);
   }
@@ -63,7 +44,7 @@ async function readWeightMap(indexPath: string): Promise<Map<string, string>> {
   }
   const map = new Map<string, string>();
   for (const [name, shard] of Object.entries(weightMap)) {
-    if (typeof shard !== "string" || shard === "") {
+    if (typeof shard !== "string" || shard === "" || shard.includes("/")) {
       throw new CheckpointError(`${indexPath}: weight_map entry "${name}" is not a file name`);
     }
     map.set(name, shard);
@@ -80,42 +61,41 @@ export class ShardedCheckpoint implements TensorSource {
   ) {}
 
   /**
-   * Opens a `*.safetensors` file, a `*.safetensors.index.json` index, or a folder holding one
-   * of them. Every shard header is read now, so a missing shard or a tensor the index lists
-   * but its shard lacks is reported here rather than halfway through loading a model.
+   * Opens `file` in `folder` (a `*.safetensors` file or a `*.safetensors.index.json` index), or
+   * when no file is named, the folder's checkpoint. Every shard header is read now, so a missing
+   * shard or a tensor the index lists but its shard lacks is reported here rather than halfway
+   * through loading a model. Shards are opened one by one, so none has to fit one buffer.
    */
-  static async open(pathOrFolder: string): Promise<ShardedCheckpoint> {
-    const path = (await isDirectory(pathOrFolder))
-      ? await findCheckpointFile(pathOrFolder)
-      : pathOrFolder;
-    if (!path.endsWith(".json")) {
-      const file = await SafetensorsFile.open(path);
-      const owner = new Map(file.names().map((name) => [name, file]));
-      return new ShardedCheckpoint(path, owner, [file]);
+  static async open(folder: Folder, file?: string): Promise<ShardedCheckpoint> {
+    const name = file ?? await findCheckpointFile(folder);
+    const path = folder.pathOf(name);
+    if (!name.endsWith(".json")) {
+      const single = await SafetensorsFile.fromReader(await folder.open(name));
+      const owner = new Map(single.names().map((tensor) => [tensor, single]));
+      return new ShardedCheckpoint(path, owner, [single]);
     }
-    const weightMap = await readWeightMap(path);
+    const weightMap = await readWeightMap(folder, name);
     const shardsByName = new Map<string, SafetensorsFile>();
     try {
       const owner = new Map<string, SafetensorsFile>();
-      for (const [name, shardName] of weightMap) {
+      for (const [tensor, shardName] of weightMap) {
         let shard = shardsByName.get(shardName);
         if (!shard) {
-          const shardPath = join(dirname(path), shardName);
-          if (!(await exists(shardPath))) {
+          if ((await folder.kind(shardName)) !== "file") {
             throw new CheckpointError(
-              `${path}: shard "${shardName}" (holding tensor "${name}") is missing`,
+              `${path}: shard "${shardName}" (holding tensor "${tensor}") is missing`,
             );
           }
-          shard = await SafetensorsFile.open(shardPath);
+          shard = await SafetensorsFile.fromReader(await folder.open(shardName));
           shardsByName.set(shardName, shard);
         }
-        if (!shard.has(name)) {
+        if (!shard.has(tensor)) {
           throw new CheckpointError(
-            `${path}: tensor "${name}" is listed in the index but absent from shard ` +
-              `"${basename(shard.path)}"`,
+            `${path}: tensor "${tensor}" is listed in the index but absent from shard ` +
+              `"${shardName}"`,
           );
         }
-        owner.set(name, shard);
+        owner.set(tensor, shard);
       }
       return new ShardedCheckpoint(path, owner, [...shardsByName.values()]);
     } catch (e) {

@@ -49,7 +49,7 @@ export function matmulFlops(m: number, n: number, k: number): number {
 
 /** True for software adapters, where the tiled texture kernel is the fast one. */
 export function isCpuAdapter(gpu: Gpu): boolean {
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(gpu.adapterDescription);
+  return gpu.cpuKernels;
 }
 
 /** SIMD lanes of a llvmpipe adapter ("llvmpipe (LLVM 15.0.6, 256 bits)" → 8), else 8. */

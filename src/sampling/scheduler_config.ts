@@ -13,8 +13,9 @@ import {
   optionalInteger,
   optionalNumber,
   optionalString,
-  readJsonConfig,
 } from "../io/config.ts";
+import type { Folder } from "../io/folder.ts";
+import { readJsonConfig } from "../io/model_folder.ts";
 import { createScheduler, type SchedulerRequest } from "./create_scheduler.ts";
 import type { BetaScheduleOptions } from "./noise_schedule.ts";
 import { SAMPLER_NAMES, type SamplerName, type Scheduler } from "./scheduler.ts";
@@ -133,9 +134,12 @@ export function parseSchedulerConfig(raw: JsonConfig, file: string): SchedulerCo
   };
 }
 
-/** Reads and parses `scheduler_config.json` (or any file of that form). */
-export async function readSchedulerConfig(path: string): Promise<SchedulerConfig> {
-  return parseSchedulerConfig(await readJsonConfig(path), path);
+/** Reads and parses `scheduler_config.json` (or any file of that form) in `folder`. */
+export async function readSchedulerConfig(
+  folder: Folder,
+  name = "scheduler_config.json",
+): Promise<SchedulerConfig> {
+  return parseSchedulerConfig(await readJsonConfig(folder, name), folder.pathOf(name));
 }
 
 /** True when the schedule is DiT's training schedule (what calibration assumes). */

@@ -4,8 +4,8 @@ import type { CompressionTarget, SeededCalibration } from "../compression_target
 import { OptionError } from "../../src/errors.ts";
 import { Xoshiro128 } from "../../src/sampling/prng.ts";
 import type { Tensor } from "../../src/tensor.ts";
-import { configHash } from "../../models/dit/config.ts";
-import { ditCostShape } from "../../models/dit/cost.ts";
+import { ditPlanFit } from "../../models/dit/cost.ts";
+import { isDiTSchedule, type SchedulerConfig } from "../../src/sampling/scheduler_config.ts";
 import type { DiTModel } from "../../models/dit/model.ts";
 import { checkLabels, sampleDiT } from "../../models/dit/sample.ts";
 
@@ -35,16 +35,23 @@ function calibrationLabels(model: DiTModel, calib: CalibrationData): number[] {
   return drawLabels(calib.count ?? 8, model.config.numClasses, calib.seed ?? 0);
 }
 
-export function ditCompressionTarget(
+/**
+ * DiT as a `compress()` target. Calibration samples with DiT's own β schedule, so a pipeline
+ * scheduler config with another schedule (when given) is refused.
+ */
+export function ditTarget(
   model: DiTModel,
+  scheduler?: SchedulerConfig,
 ): CompressionTarget<CalibrationData, CompressedSampleOptions, Tensor> {
-  const tokens = model.tokens();
+  if (scheduler && !isDiTSchedule(scheduler)) {
+    const { betaStart, betaEnd, trainSteps } = scheduler.schedule;
+    throw new OptionError(
+      `${scheduler.source}: calibration runs DiT's β schedule (linear 1e-4…0.02 over ` +
+        `1000 steps), not this one (${betaStart}…${betaEnd} over ${trainSteps})`,
+    );
+  }
   return {
-    family: model.family,
-    configHash: configHash(model.config),
-    layers: model.layers,
-    tokens,
-    costShape: ditCostShape(model.config, tokens),
+    ...ditPlanFit(model),
     model,
     defaults: { steps: 20, sampler: "ddim", cfgScale: 4 },
     checkCalibration(calib) {

@@ -5,14 +5,13 @@
  * covers the token grid, and `tokens` is S per frame.
  */
 
-import type { Compressible, CompressionTarget, SeededCalibration } from "../compression_target.ts";
+import type { CompressionTarget, SeededCalibration } from "../compression_target.ts";
 import { OptionError, PlanError } from "../../src/errors.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import type { PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
 import type { STDiT2Model } from "../../models/stdit2/model.ts";
 import type { VideoConditioning } from "../../models/stdit2/conditioning.ts";
-import { stdit2ConfigHash } from "../../models/stdit2/config.ts";
-import { stdit2CostShape } from "../../models/stdit2/cost.ts";
+import { stdit2PlanFit } from "../../models/stdit2/cost.ts";
 import {
   checkVideoPrompts,
   type LatentVideo,
@@ -40,12 +39,12 @@ function describe(video: LatentVideo): string {
     `(latent ${video.latentHeight}×${video.latentWidth})`;
 }
 
-export function stdit2CompressionTarget(
+/** STDiT2 at one video size (Open-Sora's 16 × 240 × 426 by default) as a `compress()` target. */
+export function stdit2Target(
   model: STDiT2Model,
   size: VideoSize = {},
 ): CompressionTarget<STDiT2CalibrationData, STDiT2CompressedSampleOptions, VideoConditioning> {
   const video = latentVideo(size);
-  const grid = model.grid(video.frames, video.latentHeight, video.latentWidth);
   const videoOptions: VideoSize = {
     frames: video.frames,
     height: video.height,
@@ -54,20 +53,7 @@ export function stdit2CompressionTarget(
     vaeScaleFactor: video.vaeScaleFactor,
   };
   return {
-    family: model.family,
-    // The plan's windows and frame count depend on the grid, not only on S.
-    configHash: stdit2ConfigHash(model.config, {
-      gridFrames: grid.frames,
-      gridRows: grid.rows,
-      gridColumns: grid.columns,
-    }),
-    layers: model.layers,
-    tokens: grid.tokensPerFrame,
-    costShape: stdit2CostShape(model.config, {
-      frames: grid.frames,
-      tokensPerFrame: grid.tokensPerFrame,
-      captionTokens: model.config.modelMaxLength,
-    }),
+    ...stdit2PlanFit(model, video),
     model,
     // Open-Sora v1.1's inference settings (IDDPM, 100 steps, CFG 7).
     defaults: { steps: 100, sampler: "ddpm", cfgScale: 7 },
@@ -114,12 +100,4 @@ export function stdit2CompressionTarget(
       });
     },
   };
-}
-
-/** `model` as a `compress()` argument for one video size (Open-Sora's 16 × 240 × 426 default). */
-export function stdit2AtVideoSize(
-  model: STDiT2Model,
-  size: VideoSize,
-): Compressible<STDiT2CalibrationData, STDiT2CompressedSampleOptions> {
-  return { compressionTarget: () => stdit2CompressionTarget(model, size) };
 }

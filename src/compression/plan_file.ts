@@ -3,11 +3,10 @@
  * atomically; refused with a PlanError when they do not belong to the model or step count.
  */
 
-import { dirname } from "node:path";
-import type { AttentionMethod } from "../src/compression/methods.ts";
-import { type AttentionPlan, validatePlan } from "../src/compression/plan.ts";
-import { PlanError } from "../src/errors.ts";
-import type { SamplerName } from "../src/sampling/scheduler.ts";
+import type { AttentionMethod } from "./methods.ts";
+import { type AttentionPlan, type CostShape, validatePlan } from "./plan.ts";
+import { OptionError, PlanError } from "../errors.ts";
+import type { SamplerName } from "../sampling/scheduler.ts";
 
 export const PLAN_FORMAT = "ditfastattn-plan";
 export const PLAN_VERSION = 1;
@@ -41,17 +40,9 @@ export function planOf(file: PlanFile): AttentionPlan {
   return { window: file.window, methods: file.methods };
 }
 
-/** Writes the plan as JSON via a temporary file and a rename, so no partial file is left. */
-export async function savePlan(path: string, plan: PlanFile): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeTextFile(temporary, JSON.stringify(plan, null, 1) + "\n");
-    await Deno.rename(temporary, path);
-  } catch (e) {
-    await Deno.remove(temporary).catch(() => {});
-    throw e;
-  }
+/** The plan file as JSON text (what `savePlan` writes and a page offers for download). */
+export function planToJson(plan: PlanFile): string {
+  return JSON.stringify(plan, null, 1) + "\n";
 }
 
 function requireField(
@@ -67,20 +58,19 @@ function requireField(
   }
 }
 
-/** Reads and checks a plan file (format, version, fields, method table). */
-export async function loadPlan(path: string): Promise<PlanFile> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new PlanError(`plan file ${path} cannot be read: ${(e as Error).message}`);
-  }
+/** Parses and checks a plan file's text; `path` names it in errors. */
+export function parsePlanJson(text: string, path: string): PlanFile {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     throw new PlanError(`${path} is not JSON, so not a ditfastattn plan file`);
   }
+  return checkPlanValue(raw, path);
+}
+
+/** Checks a plan given as a JSON value (format, version, fields, method table). */
+export function checkPlanValue(raw: unknown, path = "plan"): PlanFile {
   if (
     typeof raw !== "object" || raw === null ||
     (raw as Record<string, unknown>).format !== PLAN_FORMAT
@@ -112,13 +102,32 @@ export async function loadPlan(path: string): Promise<PlanFile> {
   return raw as PlanFile;
 }
 
-/** Refuses a plan made for another model, token count (resolution) or step count. */
+/** What a plan is bound to: the model family, its config (and token grid), depth and tokens. */
+export interface PlanFit {
+  /** Model family written into plan files ("dit", "pixart", "stdit2"). */
+  readonly family: string;
+  /** Hash of the model config (and token grid); plans are refused for others. */
+  readonly configHash: string;
+  /** Blocks whose self-attention the plan drives. */
+  readonly layers: number;
+  /** Tokens one compressible self-attention sees (per frame for video models). */
+  readonly tokens: number;
+  /** Cost of one sample's step outside the compressible attention, for `planCost`. */
+  readonly costShape: CostShape;
+}
+
+/** Refuses a plan made for another family, model, token count (resolution) or step count. */
 export function checkPlanFits(
   plan: PlanFile,
-  model: { configHash: string; layers: number; tokens?: number },
+  model: Pick<PlanFit, "configHash" | "layers"> & Partial<PlanFit>,
   steps: number,
   where = "plan",
 ): void {
+  if (model.family !== undefined && plan.model.family !== model.family) {
+    throw new PlanError(
+      `${where} was calibrated for a ${plan.model.family} model, not ${model.family}`,
+    );
+  }
   if (plan.model.configHash !== model.configHash || plan.model.layers !== model.layers) {
     throw new PlanError(
       `${where} was calibrated for another model (config ${plan.model.configHash}, ` +
@@ -145,4 +154,47 @@ export function toXDiTPlan(plan: PlanFile): Record<string, Record<string, Attent
     out[`block${l}`] = Object.fromEntries(row.map((m, t) => [`step${t}`, m]));
   });
   return out;
+}
+
+/** Sampling settings a caller asked for (any may be left out). */
+export interface RequestedSettings {
+  steps?: number;
+  sampler?: SamplerName;
+  cfgScale?: number;
+}
+
+/**
+ * The settings to sample with: the plan's when there is one, where an option that contradicts
+ * the plan is an error naming both values (never silently overridden); else the options, then
+ * the defaults.
+ */
+export function planSettings(
+  plan: PlanFile | undefined,
+  requested: RequestedSettings,
+  defaults: { steps: number; sampler: SamplerName; cfgScale: number },
+): { steps: number; sampler: SamplerName; cfgScale: number } {
+  if (!plan) {
+    return {
+      steps: requested.steps ?? defaults.steps,
+      sampler: requested.sampler ?? defaults.sampler,
+      cfgScale: requested.cfgScale ?? defaults.cfgScale,
+    };
+  }
+  const conflicts: string[] = [];
+  if (requested.steps !== undefined && requested.steps !== plan.steps) {
+    conflicts.push(`steps ${requested.steps} (plan: ${plan.steps})`);
+  }
+  if (requested.sampler !== undefined && requested.sampler !== plan.sampler) {
+    conflicts.push(`sampler ${requested.sampler} (plan: ${plan.sampler})`);
+  }
+  if (requested.cfgScale !== undefined && requested.cfgScale !== plan.cfgScale) {
+    conflicts.push(`cfg ${requested.cfgScale} (plan: ${plan.cfgScale})`);
+  }
+  if (conflicts.length > 0) {
+    throw new OptionError(
+      `the plan was calibrated for other settings: ${conflicts.join(", ")}; leave them out ` +
+        `to use the plan's`,
+    );
+  }
+  return { steps: plan.steps, sampler: plan.sampler, cfgScale: plan.cfgScale };
 }

@@ -6,13 +6,12 @@
  * windows of neighbours).
  */
 
-import type { Compressible, CompressionTarget, SeededCalibration } from "../compression_target.ts";
+import type { CompressionTarget, SeededCalibration } from "../compression_target.ts";
 import { OptionError, PlanError } from "../../src/errors.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import type { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
-import { configHash } from "../../models/dit/config.ts";
 import type { PixArtModel } from "../../models/pixart/model.ts";
-import { pixartCostShape } from "../../models/pixart/cost.ts";
+import { pixartPlanFit } from "../../models/pixart/cost.ts";
 import {
   checkPrompts,
   type LatentGrid,
@@ -43,23 +42,15 @@ function describe(grid: LatentGrid): string {
   return `${grid.height}×${grid.width} px (latent ${grid.latentHeight}×${grid.latentWidth})`;
 }
 
-export function pixartCompressionTarget(
+/** PixArt at one image size (default the trained one) as a `compress()` target. */
+export function pixartTarget(
   model: PixArtModel,
   resolution: PixArtResolution = {},
 ): CompressionTarget<PixArtCalibration, PixArtCompressedSampleOptions, CaptionConditioning> {
   const grid = pixartLatentGrid(model, resolution);
-  const tokens = model.tokens(grid.latentHeight, grid.latentWidth);
   const size = { height: grid.height, width: grid.width, vaeScaleFactor: grid.vaeScaleFactor };
   return {
-    family: model.family,
-    configHash: configHash({
-      ...model.config,
-      latentHeight: grid.latentHeight,
-      latentWidth: grid.latentWidth,
-    }),
-    layers: model.layers,
-    tokens,
-    costShape: pixartCostShape(model.config, tokens),
+    ...pixartPlanFit(model, grid),
     model,
     // The PixArt pipelines' defaults.
     defaults: { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 },
@@ -108,12 +99,4 @@ export function pixartCompressionTarget(
       });
     },
   };
-}
-
-/** `model` as a `compress()` argument at a given resolution (the trained one by default). */
-export function pixartAtResolution(
-  model: PixArtModel,
-  resolution: PixArtResolution,
-): Compressible<PixArtCalibration, PixArtCompressedSampleOptions> {
-  return { compressionTarget: () => pixartCompressionTarget(model, resolution) };
 }
