@@ -153,7 +153,8 @@ export class DiTPipeline {
       ]
     ) {
       const [part, name] = file.split("/");
-      if ((await root.folder(part).kind(name)) !== "file") missing.push(file);
+      if ((await root.folder(part).kind(name)) === "file") continue;
+      missing.push((await root.kind(part)) === null ? `${part}/` : file);
     }
     if (missing.length > 0) {
       throw new CheckpointError(
