@@ -144,6 +144,9 @@ export class DiTPipeline {
     root: Folder,
     options: DiTPipelineLoadOptions = {},
   ): Promise<DiTPipeline> {
+    if ((await root.list().catch(() => undefined)) === undefined) {
+      throw new CheckpointError(`pipeline folder ${root.location} does not exist`);
+    }
     const missing = [];
     for (
       const file of [
