@@ -139,13 +139,6 @@ function toArray(bytes: string): Uint8Array {
   return array;
 }
 
-/** UTF-8 text → byte string. */
-export function utf8Bytes(text: string): string {
-  let out = "";
-  for (const byte of new TextEncoder().encode(text)) out += String.fromCharCode(byte);
-  return out;
-}
-
 // Python's UTF-8 codec keeps a leading BOM (only "utf-8-sig" drops it), hence ignoreBOM.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const replacingUtf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });

@@ -64,7 +64,9 @@ function unassignedClass(): string {
     const [gap, length] = pair.split("+").map((h) => parseInt(h, 16));
     const start = next + gap;
     const end = start + length - 1;
-    body += `\\u{${start.toString(16)}}-\\u{${end.toString(16)}}`;
+    body += start === end
+      ? `\\u{${start.toString(16)}}`
+      : `\\u{${start.toString(16)}}-\\u{${end.toString(16)}}`;
     next = end + 1;
   }
   return `[${body}]`;
