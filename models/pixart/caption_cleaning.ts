@@ -111,7 +111,10 @@ function applyAll(text: string, rules: [RegExp, string][]): string {
   return text;
 }
 
-/** One pass of diffusers' `_clean_caption`. */
+/**
+ * One pass of diffusers' `_clean_caption`. Throws HtmlParseError where diffusers raises (bs4
+ * rejects a caption holding "<![" without a keyword such as CDATA after it).
+ */
 export function cleanCaption(text: string): string {
   let caption = unquotePlus(text);
   caption = pyLower(pyStrip(caption));

@@ -14,7 +14,10 @@ import { decodeBytes } from "./byte_codecs.ts";
 import { namedReferences } from "./html_entities.ts";
 import { PY_S, pyLower, pyRegex, pyStrip } from "./python_text.ts";
 
-/** Markup Python's parser (and so bs4 4.11.2 with html.parser) raises on: `<![` + an unknown keyword. */
+/**
+ * Markup on which Python's parser, and so bs4 4.11.2 with html.parser, raises: an SGML marked
+ * section ("<![") that does not start with a keyword it knows (CDATA, if, endif...).
+ */
 export class HtmlParseError extends Error {
   override name = "HtmlParseError";
 }
