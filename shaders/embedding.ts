@@ -29,6 +29,52 @@ export function embeddingLookupWgsl(
   );
 }
 
+/** One row chunk of an embedding table: table rows [rowBase, rowBase + rows). */
+export interface TableChunkShape {
+  /** Rows of the whole table (ids are clamped to [0, vocabulary − 1]). */
+  vocabulary: number;
+  channels: number;
+  rowBase: number;
+  rows: number;
+  /** f16 chunks are read as u32 words holding two halves (no `shader-f16` needed). */
+  dtype: "f32" | "f16";
+}
+
+/**
+ * out[b, :] = chunk[id − rowBase, :] for the ids b whose (clamped) id falls inside this chunk;
+ * other rows of `out` are left as they are, for the launches of the other chunks to write. One
+ * launch per chunk keeps every binding within the storage-binding limit and needs no more
+ * bindings than three, however many chunks the table takes. f32 chunks are read in `width`-wide
+ * lanes; f16 ones element by element (`width` must be 1).
+ */
+export function embeddingGatherChunkWgsl(
+  chunk: TableChunkShape,
+  batch: number,
+  width: number,
+  rowInvocations: number,
+): string {
+  const { channels, rowBase, rows, vocabulary } = chunk;
+  if (chunk.dtype === "f16" && width !== 1) throw new RangeError("f16 chunks need width 1");
+  const rowLanes = channels / width;
+  const t = laneType(width);
+  const read = chunk.dtype === "f16"
+    ? `let e = local * ${channels}u + i % ${channels}u;
+    let pair = unpack2x16float(table[e / 2u]);
+    out[i] = select(pair.x, pair.y, (e & 1u) == 1u);`
+    : `out[i] = table[local * ${rowLanes}u + i % ${rowLanes}u];`;
+  return mapKernel(
+    `@group(0) @binding(0) var<storage, read> table: array<${chunk.dtype === "f16" ? "u32" : t}>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${t}>;`,
+    batch * rowLanes,
+    rowInvocations,
+    `    let id = clamp(ids[i / ${rowLanes}u], 0, ${vocabulary - 1});
+    if (id < ${rowBase} || id >= ${rowBase + rows}) { continue; }
+    let local = u32(id - ${rowBase});
+    ${read}`,
+  );
+}
+
 function constArray(name: string, values: ArrayLike<number>): string {
   const literals = Array.from(values, (v) => f32Literal(v)).join(", ");
   return `const ${name} = array<f32, ${values.length}>(${literals});\n`;
