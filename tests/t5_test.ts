@@ -6,6 +6,7 @@
  */
 
 import { CheckpointError, OptionError } from "../src/errors.ts";
+import { Gpu } from "../src/gpu/context.ts";
 import { MemoryTensorSource } from "../src/io/memory_source.ts";
 import { SafetensorsFile, type TensorSource } from "../src/io/safetensors.ts";
 import {
@@ -178,6 +179,27 @@ Deno.test("an embedding table in 5 chunks gives the same output as in one", asyn
   whole.release();
   out.release();
   measured.push("(5-chunk embedding: bit-identical)");
+});
+
+Deno.test("a 20000-byte binding limit splits batch, feed-forward rows and the table", async () => {
+  // f16 weights (the largest, q/k/v, is 18432 bytes) fit; one sequence's packed q/k/v (18432
+  // bytes) fits but two do not, so attention runs per sample; the [48, 160] f32 feed-forward
+  // rows go in chunks of 31; the embedding table takes 11 chunks of 208 rows.
+  const gpu = await Gpu.create({ maxStorageBindingBytes: 20000 });
+  const source = await SafetensorsFile.open(`${DIR}/model.safetensors`);
+  const small = await T5Encoder.fromSource(gpu, CONFIG, source, { dtype: "f16" });
+  source.close();
+  if (small.weights.embedding.length !== 11) throw new Error("expected 11 table chunks");
+  const { ids, mask, batch, length } = inputs("");
+  const out = small.encode(ids, mask, batch, length).lastHiddenState;
+  const actual = await out.toFloat32();
+  compare(actual, "last_hidden_state", F16_TOLERANCE, "f16/20000");
+  const whole = (await encoder({ dtype: "f16" })).encode(ids, mask, batch, length).lastHiddenState;
+  assertRelativeError(actual, await whole.toFloat32(), 1e-6, "split vs whole");
+  out.release();
+  whole.release();
+  small.release();
+  gpu.destroy();
 });
 
 Deno.test("T5 config errors name the field, the expected and the actual value", () => {
