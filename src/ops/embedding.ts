@@ -112,7 +112,8 @@ export function uploadTableChunks(
 /**
  * out[b] = table[ids[b]] for a table given as row chunks [rows_k, C] (f32 or f16, consecutive:
  * chunk k holds the rows after those of chunk k − 1), i32 ids [B] → [B, C] f32. Ids outside
- * [0, V) are clamped, as in `embeddingLookup`. One launch per chunk, each binding one chunk.
+ * [0, V) are clamped, as in `embeddingLookup`. One launch per chunk, each binding one chunk;
+ * vec4 lanes when C % 4 = 0 (f16 included).
  */
 export function embeddingGather(chunks: readonly Tensor[], ids: Tensor): Tensor {
   const op = "embeddingGather";
@@ -137,7 +138,7 @@ export function embeddingGather(chunks: readonly Tensor[], ids: Tensor): Tensor 
   const out = Tensor.empty(ids.gpu, [batch, channels], "f32", op);
   if (out.size === 0) return out;
   const tableDtype: "f32" | "f16" = dtype === "f16" ? "f16" : "f32";
-  const width = tableDtype === "f16" ? 1 : laneWidth(channels);
+  const width = laneWidth(channels);
   const grid = flatGrid(mapInvocations(out.size, width), ELEMENTWISE_WORKGROUP_SIZE);
   let rowBase = 0;
   for (const chunk of chunks) {
