@@ -1,6 +1,7 @@
 /**
  * Flash-style attention kernels: softmax(q·kᵀ/√D)·v with an online softmax over key tiles, so no
- * score matrix is ever stored. Three variants share one tile body:
+ * score matrix is ever stored (the `full` variant also takes another scale, a per-head additive
+ * score bias and a key mask, for T5's self-attention). Three variants share one tile body:
  * - `full`: every key;
  * - `window`: only keys with |i − j| ≤ w; each invocation loops over the key range its own
  *   queries' bands cover, so the cost follows 2w + 1 keys, not N (optionally adds a residual
@@ -62,9 +63,19 @@ export interface AttentionKernelSpec {
   addResidual: boolean;
   /**
    * `full` only: binding 4 holds a [B, L] key mask; key j of batch element b gets the score bias
-   * (1 − mask[b, j])·(−10000), as diffusers turns attention masks into biases.
+   * (1 − mask[b, j])·maskedKeyBias (−10000 by default, as diffusers turns attention masks into
+   * biases).
    */
   keyMask?: boolean;
+  /** Bias in natural-log units that a masked key gets (default −10000, diffusers' value). */
+  maskedKeyBias?: number;
+  /**
+   * `full` only: the next binding holds an additive score bias [H, N, L] (f32, shared by every
+   * batch element): score(b, h, i, j) += bias[h, i, j], as T5's relative position bias.
+   */
+  scoreBias?: boolean;
+  /** Factor on q·kᵀ (default 1/√D; T5 uses 1). */
+  scale?: number;
   tiling: AttentionTiling;
   /** Elements per load (1, 2 or 4); must divide D and every stride and offset. */
   vectorWidth: 1 | 2 | 4;
@@ -105,7 +116,9 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   const groups = spec.batch * spec.heads * tiles;
   const u = (x: number) => `${x}u`;
   // Scores are formed in log2 units so the softmax uses exp2.
-  const scale = f32Literal(Math.fround(Math.LOG2E / Math.sqrt(D)));
+  const scale = f32Literal(
+    Math.fround(spec.scale === undefined ? Math.LOG2E / Math.sqrt(D) : Math.LOG2E * spec.scale),
+  );
   const slots = [...Array(R).keys()];
   const cols = [...Array(D / V).keys()];
   const fused = spec.variant === "fused";
@@ -114,10 +127,11 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   const rowIndex = (op: OperandLayout, rows: number, row: string) =>
     `(b * ${u(rows * op.rowStride)} + (${row}) * ${u(op.rowStride)} + ${u(op.columnOffset)} + ` +
     `h * ${u(D)}) / ${u(V)}`;
-  if (spec.keyMask && spec.variant !== "full") {
-    throw new RangeError(`a key mask needs the full variant, got ${spec.variant}`);
+  if ((spec.keyMask || spec.scoreBias) && spec.variant !== "full") {
+    throw new RangeError(`a key mask or score bias needs the full variant, got ${spec.variant}`);
   }
-  const maskBias = f32Literal(Math.fround(MASKED_KEY_BIAS * Math.LOG2E));
+  const maskBias = f32Literal(Math.fround((spec.maskedKeyBias ?? MASKED_KEY_BIAS) * Math.LOG2E));
+  const log2e = f32Literal(Math.fround(Math.LOG2E));
   const inBand = (r: number) => `key + ${u(w)} >= i${r} && key <= i${r} + ${u(w)}`;
   const windowScore = (r: number) => `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`;
 
@@ -180,7 +194,9 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     }
     for (const r of slots) {
       const valid = banded ? `x < xEnd && ${inBand(r)}` : "x < xEnd";
-      const score = spec.keyMask ? `${hsum(`dots${r}`)} + keyBias` : hsum(`dots${r}`);
+      let score = hsum(`dots${r}`);
+      if (spec.scoreBias) score = `fma(biasData[biasBase${r} + row], ${log2e}, ${score})`;
+      if (spec.keyMask) score = `${score} + keyBias`;
       lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${score}, ${valid});`);
       lines.push(`      fMax${r} = max(fMax${r}, scores${r}[t]);`);
       if (withWindow) lines.push(`      wMax${r} = max(wMax${r}, ${windowScore(r)});`);
@@ -230,6 +246,9 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   for (const r of slots) {
     // Slots past the last query compute on a valid row and skip the store.
     setup.push(`let i${r} = min(laneFirst + ${u(r)}, ${u(spec.queries - 1)});`);
+    if (spec.scoreBias) {
+      setup.push(`let biasBase${r} = (h * ${u(spec.queries)} + i${r}) * ${u(spec.keys)};`);
+    }
     for (const c of cols) setup.push(`var q${r}_${c} = ${vec}(0.0);`);
     setup.push(`var scores${r}: array<f32, ${KT}>;`);
     for (const a of accumulators) {
@@ -289,23 +308,24 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   }
   store.push(`}`);
 
-  const residualBinding = fused
-    ? `@group(0) @binding(4) var<storage, read_write> residualData: array<${vec}>;`
-    : spec.addResidual
-    ? `@group(0) @binding(4) var<storage, read> residualData: array<${vec}>;`
-    : spec.keyMask
-    ? `@group(0) @binding(4) var<storage, read> maskData: array<f32>;`
-    : "";
+  // Bindings after q, k, v and the output, in this order (the launcher binds them so).
+  const extras: string[] = [];
+  if (fused) extras.push(`var<storage, read_write> residualData: array<${vec}>;`);
+  else if (spec.addResidual) extras.push(`var<storage, read> residualData: array<${vec}>;`);
+  if (spec.keyMask) extras.push(`var<storage, read> maskData: array<f32>;`);
+  if (spec.scoreBias) extras.push(`var<storage, read> biasData: array<f32>;`);
+  const extraBindings = extras.map((e, i) => `@group(0) @binding(${4 + i}) ${e}`).join("\n");
   const header = `attention ${spec.variant}: B=${spec.batch} H=${spec.heads} N=${spec.queries} ` +
     `L=${spec.keys} D=${D}` + (spec.variant === "full" ? "" : ` w=${w}`) +
-    (spec.keyMask ? " key mask" : "") +
+    (spec.keyMask ? " key mask" : "") + (spec.scoreBias ? " score bias" : "") +
+    (spec.scale === undefined ? "" : ` scale ${spec.scale}`) +
     ` tiling ${WG}x${R}, key tile ${KT}`;
   return `// ${header}
 @group(0) @binding(0) var<storage, read> qData: array<${vec}>;
 @group(0) @binding(1) var<storage, read> kData: array<${vec}>;
 @group(0) @binding(2) var<storage, read> vData: array<${vec}>;
 @group(0) @binding(3) var<storage, read_write> outData: array<${vec}>;
-${residualBinding}
+${extraBindings}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -113,6 +113,24 @@ export function unaryWgsl(op: UnaryOp, size: number, rowInvocations: number): st
   );
 }
 
+/**
+ * out[i] = gelu_tanh(gate[i]) · up[i] (T5's gated-GELU feed-forward, `gelu_new(wi_0 x) · wi_1 x`),
+ * with the same GELU expression as `unaryWgsl`.
+ */
+export function geluTanhMulWgsl(size: number, rowInvocations: number): string {
+  const width = laneWidth(size);
+  const t = laneType(width);
+  return mapKernel(
+    `@group(0) @binding(0) var<storage, read> gate: array<${t}>;
+@group(0) @binding(1) var<storage, read> up: array<${t}>;
+@group(0) @binding(2) var<storage, read_write> out: array<${t}>;`,
+    size / width,
+    rowInvocations,
+    `    let v = gate[i];
+    out[i] = (${unaryExpression({ kind: "gelu_tanh" }, t)}) * up[i];`,
+  );
+}
+
 /** Where a per-sample, per-channel vector sits inside a chunked adaLN output `[B, K·C]`. */
 export interface ChunkLayout {
   /** Rows (tokens) per sample: row r belongs to sample ⌊r / tokens⌋. */

@@ -29,6 +29,59 @@ export function embeddingLookupWgsl(
   );
 }
 
+/** One row chunk of an embedding table: table rows [rowBase, rowBase + rows). */
+export interface TableChunkShape {
+  /** Rows of the whole table (ids are clamped to [0, vocabulary − 1]). */
+  vocabulary: number;
+  channels: number;
+  rowBase: number;
+  rows: number;
+  /** f16 chunks are read as u32 words holding two halves (no `shader-f16` needed). */
+  dtype: "f32" | "f16";
+}
+
+/**
+ * out[b, :] = chunk[id − rowBase, :] for the ids b whose (clamped) id falls inside this chunk;
+ * other rows of `out` are left as they are, for the launches of the other chunks to write. One
+ * launch per chunk keeps every binding within the storage-binding limit and needs no more
+ * bindings than three, however many chunks the table takes. Lanes are `width` wide (4 needs
+ * C % 4 = 0); f16 chunks are read as u32 words holding two halves (no `shader-f16` needed): a
+ * vec2<u32> per vec4 lane, or one word per element at width 1.
+ */
+export function embeddingGatherChunkWgsl(
+  chunk: TableChunkShape,
+  batch: number,
+  width: 1 | 4,
+  rowInvocations: number,
+): string {
+  const { channels, rowBase, rows, vocabulary } = chunk;
+  if (channels % width !== 0) throw new RangeError(`width ${width} does not divide ${channels}`);
+  const rowLanes = channels / width;
+  const t = laneType(width);
+  const half = chunk.dtype === "f16";
+  const tableType = !half ? t : width === 4 ? "vec2<u32>" : "u32";
+  let read = `out[i] = table[local * ${rowLanes}u + i % ${rowLanes}u];`;
+  if (half && width === 4) {
+    read = `let words = table[local * ${rowLanes}u + i % ${rowLanes}u];
+    out[i] = vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));`;
+  } else if (half) {
+    read = `let e = local * ${channels}u + i % ${channels}u;
+    let pair = unpack2x16float(table[e / 2u]);
+    out[i] = select(pair.x, pair.y, (e & 1u) == 1u);`;
+  }
+  return mapKernel(
+    `@group(0) @binding(0) var<storage, read> table: array<${tableType}>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${t}>;`,
+    batch * rowLanes,
+    rowInvocations,
+    `    let id = clamp(ids[i / ${rowLanes}u], 0, ${vocabulary - 1});
+    if (id < ${rowBase} || id >= ${rowBase + rows}) { continue; }
+    let local = u32(id - ${rowBase});
+    ${read}`,
+  );
+}
+
 function constArray(name: string, values: ArrayLike<number>): string {
   const literals = Array.from(values, (v) => f32Literal(v)).join(", ");
   return `const ${name} = array<f32, ${values.length}>(${literals});\n`;

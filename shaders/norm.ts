@@ -146,3 +146,59 @@ export function modulateWgsl(
     `    out[i] = ${modulateExpression("x[i]", source, width, index)};`,
   );
 }
+
+/**
+ * RMS norm over the last axis with a per-channel weight (T5's `T5LayerNorm`):
+ * out = x / √(mean(x²) + eps) · weight. No mean is subtracted and there is no bias, so the sum
+ * of squares has no cancellation to guard against; it is accumulated per vec4 component and
+ * summed at the end. Bindings: x, weight [C], out.
+ */
+export function rmsNormWgsl(layout: RowLayout, groupsX: number, eps: number): string {
+  const { width, lanes } = layout;
+  const t = laneType(width);
+  const inverseCount = f32Literal(1 / layout.channels);
+  const epsLiteral = f32Literal(Math.fround(eps));
+  const header = `@group(0) @binding(0) var<storage, read> x: array<${t}>;
+@group(0) @binding(1) var<storage, read> weight: array<${t}>;
+@group(0) @binding(2) var<storage, read_write> out: array<${t}>;`;
+  if (layout.variant === "invocation") {
+    return header + rowEntry(
+      layout,
+      groupsX,
+      `  var squares = Lane(0.0);
+  for (var c = 0u; c < ${lanes}u; c++) {
+    let v = x[base + c];
+    squares = fma(v, v, squares);
+  }
+  let rstd = inverseSqrt(${laneTotal(width, "squares")} * ${inverseCount} + ${epsLiteral});
+  for (var c = 0u; c < ${lanes}u; c++) {
+    out[base + c] = x[base + c] * rstd * weight[c];
+  }`,
+    );
+  }
+  const items = layout.itemsPerThread;
+  const stride = layout.threadsPerRow;
+  return header + ADD_FUNCTION + rowReduceFunction(layout, "rowSum", "add") + rowEntry(
+    layout,
+    groupsX,
+    `  var cached: array<Lane, ${items}>;
+  var squares = Lane(0.0);
+  for (var k = 0u; k < ${items}u; k++) {
+    let c = lane + k * ${stride}u;
+    if (c < ${lanes}u) {
+      cached[k] = x[base + c];
+      squares = fma(cached[k], cached[k], squares);
+    }
+  }
+  let rstd = inverseSqrt(rowSum(${
+      laneTotal(width, "squares")
+    }, lid, lane) * ${inverseCount} + ${epsLiteral});
+  if (!live) { return; }
+  for (var k = 0u; k < ${items}u; k++) {
+    let c = lane + k * ${stride}u;
+    if (c < ${lanes}u) {
+      out[base + c] = cached[k] * rstd * weight[c];
+    }
+  }`,
+  );
+}

@@ -1,7 +1,7 @@
 /**
  * Attention launchers over the packed qkv tensor [B, N, 3·H·D] (row n: q, then k at H·D, then v
  * at 2·H·D, as the fused q/k/v projection writes it). Outputs are [B, N, H·D], ready for the
- * out-projection. Scale 1/√D.
+ * out-projection. Scale 1/√D, except for `biasedAttention` (T5: scale 1, additive score bias).
  */
 
 import {
@@ -143,6 +143,9 @@ interface Launch {
   window: number;
   residualIn?: Tensor | null;
   keyMask?: Tensor | null;
+  maskedKeyBias?: number;
+  scoreBias?: Tensor | null;
+  scale?: number;
 }
 
 function launch(job: Launch): void {
@@ -173,6 +176,9 @@ function launch(job: Launch): void {
     window: Math.max(band, 0),
     addResidual: !!job.residualIn,
     keyMask: !!job.keyMask,
+    maskedKeyBias: job.maskedKeyBias,
+    scoreBias: !!job.scoreBias,
+    scale: job.scale,
     tiling,
     vectorWidth: vectorWidth(job.headDim, layouts),
     groupsX,
@@ -185,6 +191,7 @@ function launch(job: Launch): void {
   ];
   if (job.residualIn) bindings.push(job.residualIn.binding());
   if (job.keyMask) bindings.push(job.keyMask.binding());
+  if (job.scoreBias) bindings.push(job.scoreBias.binding());
   gpu.dispatch({
     name: job.op,
     wgsl: attentionWgsl(spec),
@@ -337,6 +344,90 @@ export function crossAttention(q: Tensor, kv: Tensor, heads: number, keyMask?: T
     outputs: [output],
     window: 0,
     keyMask,
+  });
+  return output;
+}
+
+/** Bias a masked key gets in `biasedAttention` by default: finite, and far below any real score. */
+export const T5_MASKED_KEY_BIAS = -1e30;
+
+export interface BiasedAttentionOptions {
+  /** Factor on q·kᵀ (default 1: T5 folds the 1/√D into its weights). */
+  scale?: number;
+  /**
+   * Bias added to the score of a key whose mask is 0 (default −1e30, standing in for
+   * transformers' finfo.min). It swamps every real score, so masked keys get exactly zero weight
+   * while any key is kept; a row whose keys are all masked attends uniformly, as in
+   * transformers, where finfo.min absorbs the scores alike.
+   */
+  maskedKeyBias?: number;
+}
+
+/**
+ * Self-attention with an additive score bias, as T5's encoder computes it:
+ * softmax(scale·q·kᵀ + bias[h] + (1 − keyMask[b])·maskedKeyBias)·v per head, over the packed
+ * qkv [B, N, 3·H·D] → [B, N, H·D]. `bias` is [H, N, N] f32, shared by every batch element (T5's
+ * relative position bias); `keyMask` [B, N] f32 (1 keep, 0 drop). Padded query rows are computed
+ * like the others. The softmax subtracts the running max, so large negative biases never
+ * overflow.
+ */
+export function biasedAttention(
+  qkv: Tensor,
+  heads: number,
+  bias: Tensor,
+  keyMask?: Tensor,
+  options: BiasedAttentionOptions = {},
+): Tensor {
+  const op = "biasedAttention";
+  const shape = qkvShape(op, qkv, heads);
+  const { batch, tokens } = shape;
+  if (
+    bias.dtype !== "f32" || bias.shape.length !== 3 || bias.shape[0] !== heads ||
+    bias.shape[1] !== tokens || bias.shape[2] !== tokens
+  ) {
+    throw new ShapeError(
+      `${op}: bias must be f32 [${heads}, ${tokens}, ${tokens}] for qkv [${qkv.shape}] with ` +
+        `${heads} heads, got ${bias.dtype} [${bias.shape}]`,
+    );
+  }
+  if (keyMask) {
+    const ok = keyMask.dtype === "f32" && keyMask.shape.length === 2 &&
+      keyMask.shape[0] === batch && keyMask.shape[1] === tokens;
+    if (!ok) {
+      throw new ShapeError(
+        `${op}: key mask must be f32 [${batch}, ${tokens}] for qkv [${qkv.shape}], got ` +
+          `${keyMask.dtype} [${keyMask.shape}]`,
+      );
+    }
+  }
+  const scale = options.scale ?? 1;
+  const maskedKeyBias = options.maskedKeyBias ?? T5_MASKED_KEY_BIAS;
+  if (!Number.isFinite(scale) || !Number.isFinite(maskedKeyBias)) {
+    throw new OptionError(
+      `${op}: scale (${scale}) and maskedKeyBias (${maskedKeyBias}) must be finite`,
+    );
+  }
+  const output = emptyOutput(qkv.gpu, shape, "biased-attention");
+  if (tokens === 0 || batch === 0) return output;
+  const channels = shape.heads * shape.headDim;
+  const packed = 3 * channels;
+  launch({
+    op,
+    variant: "full",
+    batch,
+    heads,
+    headDim: shape.headDim,
+    queries: tokens,
+    keys: tokens,
+    q: { tensor: qkv, layout: { rowStride: packed, columnOffset: 0 } },
+    k: { tensor: qkv, layout: { rowStride: packed, columnOffset: channels } },
+    v: { tensor: qkv, layout: { rowStride: packed, columnOffset: 2 * channels } },
+    outputs: [output],
+    window: 0,
+    keyMask,
+    maskedKeyBias,
+    scoreBias: bias,
+    scale,
   });
   return output;
 }

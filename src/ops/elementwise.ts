@@ -5,6 +5,7 @@ import {
   binaryWgsl,
   ELEMENTWISE_WORKGROUP_SIZE,
   gatedResidualWgsl,
+  geluTanhMulWgsl,
   laneWidth,
   mapInvocations,
   type UnaryOp,
@@ -97,6 +98,26 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 /** GELU with the tanh approximation (PyTorch `approximate="tanh"`), as DiT's feed-forward. */
 export function geluTanh(x: Tensor): Tensor {
   return unary("gelu_tanh", { kind: "gelu_tanh" }, x);
+}
+
+/**
+ * gelu_tanh(gate) ⊙ up in one pass, for gate and up of the same shape: the gated-GELU of T5 v1.1
+ * (`gelu_new(wi_0(x)) · wi_1(x)`), saving the activation's own pass and buffer.
+ */
+export function geluTanhMul(gate: Tensor, up: Tensor): Tensor {
+  const op = "geluTanhMul";
+  expectF32(op, gate, up);
+  expectShape(up, gate.shape, `${op} up`);
+  const out = Tensor.empty(gate.gpu, gate.shape, "f32", op);
+  if (gate.size === 0) return out;
+  const grid = mapGrid(gate.size, laneWidth(gate.size));
+  gate.gpu.dispatch({
+    name: op,
+    wgsl: geluTanhMulWgsl(gate.size, grid.rowInvocations),
+    bindings: [gate.binding(), up.binding(), out.binding()],
+    workgroups: grid.workgroups,
+  });
+  return out;
 }
 
 /** x · sigmoid(x). */

@@ -1,5 +1,6 @@
 /**
- * Launchers and CPU twins for the embedding kernels: class-table lookup, the sinusoidal
+ * Launchers and CPU twins for the embedding kernels: class-table lookup, the gather from a
+ * table split in row chunks (tables over one storage binding, such as T5-XXL's), the sinusoidal
  * timestep embedding (diffusers `get_timestep_embedding`) and the 2D sincos position
  * embedding (diffusers `get_2d_sincos_pos_embed`, the MAE formula).
  */
@@ -10,13 +11,14 @@ import {
   mapInvocations,
 } from "../../shaders/elementwise.ts";
 import {
+  embeddingGatherChunkWgsl,
   embeddingLookupWgsl,
   posEmbed2dWgsl,
   timestepEmbeddingWgsl,
 } from "../../shaders/embedding.ts";
 import { OptionError, ShapeError } from "../errors.ts";
 import type { Gpu } from "../gpu/context.ts";
-import { Tensor } from "../tensor.ts";
+import { DTYPE_BYTES, Tensor } from "../tensor.ts";
 import { expectF32 } from "./elementwise.ts";
 import { flatGrid } from "./grid.ts";
 
@@ -51,6 +53,104 @@ export function embeddingLookup(table: Tensor, ids: Tensor): Tensor {
     bindings: [table.binding(), ids.binding(), out.binding()],
     workgroups: grid.workgroups,
   });
+  return out;
+}
+
+/**
+ * Rows of a [V, C] table of `dtype` that one storage binding of `maxBindingBytes` holds (the
+ * row count of each chunk `uploadTableChunks` makes).
+ */
+export function tableRowsPerChunk(
+  channels: number,
+  dtype: "f32" | "f16",
+  maxBindingBytes: number,
+): number {
+  const rowBytes = channels * DTYPE_BYTES[dtype];
+  const rows = Math.floor(maxBindingBytes / rowBytes);
+  if (rows < 1) {
+    throw new ShapeError(
+      `embedding table: one row of ${channels} ${dtype} values (${rowBytes} bytes) is over the ` +
+        `storage-binding limit of ${maxBindingBytes} bytes`,
+    );
+  }
+  return rows;
+}
+
+/**
+ * Uploads a [V, C] table (`data` row-major, f32 or rounded to f16) as row chunks [rows_k, C],
+ * each within one storage binding: the input `embeddingGather` takes. `rowsPerChunk` defaults
+ * to what fits the device's binding limit (tests pass a small count to force several chunks).
+ */
+export function uploadTableChunks(
+  gpu: Gpu,
+  data: Float32Array,
+  shape: readonly [number, number],
+  dtype: "f32" | "f16",
+  label: string,
+  rowsPerChunk?: number,
+): Tensor[] {
+  const [vocabulary, channels] = shape;
+  if (!(vocabulary > 0) || !(channels > 0) || data.length !== vocabulary * channels) {
+    throw new ShapeError(
+      `${label}: ${data.length} values do not make a table [${vocabulary}, ${channels}]`,
+    );
+  }
+  const perChunk = rowsPerChunk ??
+    tableRowsPerChunk(channels, dtype, gpu.limits.maxStorageBufferBindingSize);
+  if (!Number.isInteger(perChunk) || perChunk < 1) {
+    throw new OptionError(`${label}: rowsPerChunk must be a positive integer, got ${perChunk}`);
+  }
+  const chunks: Tensor[] = [];
+  for (let start = 0; start < vocabulary; start += perChunk) {
+    const rows = Math.min(perChunk, vocabulary - start);
+    const part = data.subarray(start * channels, (start + rows) * channels);
+    chunks.push(Tensor.fromArray(gpu, part, [rows, channels], dtype, `${label}[${start}:]`));
+  }
+  return chunks;
+}
+
+/**
+ * out[b] = table[ids[b]] for a table given as row chunks [rows_k, C] (f32 or f16, consecutive:
+ * chunk k holds the rows after those of chunk k − 1), i32 ids [B] → [B, C] f32. Ids outside
+ * [0, V) are clamped, as in `embeddingLookup`. One launch per chunk, each binding one chunk;
+ * vec4 lanes when C % 4 = 0 (f16 included).
+ */
+export function embeddingGather(chunks: readonly Tensor[], ids: Tensor): Tensor {
+  const op = "embeddingGather";
+  if (chunks.length === 0) throw new ShapeError(`${op}: no table chunks`);
+  const { dtype } = chunks[0];
+  const channels = chunks[0].shape[1];
+  for (const [k, chunk] of chunks.entries()) {
+    const ok = chunk.shape.length === 2 && chunk.shape[0] > 0 && chunk.shape[1] === channels &&
+      chunk.dtype === dtype && (dtype === "f32" || dtype === "f16") && chunk.gpu === ids.gpu;
+    if (!ok || !(channels > 0)) {
+      throw new ShapeError(
+        `${op}: chunk ${k} must be a non-empty ${dtype} [rows, ${channels}] table on the ids' ` +
+          `GPU (f32 or f16), got ${chunk.dtype} [${chunk.shape}]`,
+      );
+    }
+  }
+  if (ids.dtype !== "i32" || ids.shape.length !== 1) {
+    throw new ShapeError(`${op}: expected i32 ids of shape [B], got ${ids.dtype} [${ids.shape}]`);
+  }
+  const vocabulary = chunks.reduce((n, c) => n + c.shape[0], 0);
+  const batch = ids.shape[0];
+  const out = Tensor.empty(ids.gpu, [batch, channels], "f32", op);
+  if (out.size === 0) return out;
+  const tableDtype: "f32" | "f16" = dtype === "f16" ? "f16" : "f32";
+  const width = laneWidth(channels);
+  const grid = flatGrid(mapInvocations(out.size, width), ELEMENTWISE_WORKGROUP_SIZE);
+  let rowBase = 0;
+  for (const chunk of chunks) {
+    const shape = { vocabulary, channels, rowBase, rows: chunk.shape[0], dtype: tableDtype };
+    ids.gpu.dispatch({
+      name: op,
+      wgsl: embeddingGatherChunkWgsl(shape, batch, width, grid.rowInvocations),
+      bindings: [chunk.binding(), ids.binding(), out.binding()],
+      workgroups: grid.workgroups,
+    });
+    rowBase += chunk.shape[0];
+  }
   return out;
 }
 

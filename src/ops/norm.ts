@@ -1,11 +1,16 @@
-/** Launchers for layer norm, adaLN modulation and their fusion. */
+/** Launchers for layer norm, adaLN modulation and their fusion, and RMS norm. */
 
 import {
   ELEMENTWISE_WORKGROUP_SIZE,
   laneWidth,
   mapInvocations,
 } from "../../shaders/elementwise.ts";
-import { layerNormWgsl, modulateWgsl, type ModulationSource } from "../../shaders/norm.ts";
+import {
+  layerNormWgsl,
+  modulateWgsl,
+  type ModulationSource,
+  rmsNormWgsl,
+} from "../../shaders/norm.ts";
 import {
   planRows,
   ROW_WORKGROUP_SIZE,
@@ -127,4 +132,33 @@ export function layerNormModulate(
   const op = "layerNormModulate";
   const source = modulationSource(op, x, mod, shiftChunk, scaleChunk);
   return normalize(op, x, eps, variant, { tensor: mod, source });
+}
+
+/**
+ * RMS norm over the last axis (T5's `T5LayerNorm`): x / √(mean(x²) + eps) · weight, with no
+ * mean subtraction and no bias. x [..., C] f32, weight [C] f32.
+ */
+export function rmsNorm(
+  x: Tensor,
+  weight: Tensor,
+  eps: number,
+  variant: RowVariant = DEFAULT_ROW_VARIANT,
+): Tensor {
+  const op = "rmsNorm";
+  expectF32(op, x, weight);
+  if (!(eps > 0)) throw new RangeError(`${op}: eps must be positive, got ${eps}`);
+  const channels = lastAxis(op, x);
+  if (weight.shape.length !== 1 || weight.shape[0] !== channels) {
+    throw new ShapeError(
+      `${op}: weight must be [${channels}] for x [${x.shape}], got [${weight.shape}]`,
+    );
+  }
+  if (x.gpu !== weight.gpu) throw new ShapeError(`${op}: x and weight belong to different GPUs`);
+  const rows = x.size / channels;
+  const out = Tensor.empty(x.gpu, x.shape, "f32", op);
+  if (rows === 0) return out;
+  const layout = planRows(variant, rows, channels);
+  const grid = rowGrid(layout);
+  record(x.gpu, op, rmsNormWgsl(layout, grid.workgroups[0], eps), grid, [x, weight, out]);
+  return out;
 }
