@@ -7,7 +7,6 @@
  *   deno bench -A --unstable-webgpu bench/t5_bench.ts
  */
 
-import { getGpu } from "../src/gpu/context.ts";
 import { biasedAttention, fullAttention } from "../src/ops/attention.ts";
 import { geluTanhMul } from "../src/ops/elementwise.ts";
 import { embeddingGather, uploadTableChunks } from "../src/ops/embedding.ts";
@@ -15,6 +14,7 @@ import { rmsNorm } from "../src/ops/norm.ts";
 import { Tensor } from "../src/tensor.ts";
 import { randomArray } from "../tests/helpers.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
+import { getGpu } from "../deno.ts";
 
 const D_MODEL = 4096;
 const HEADS = 64;

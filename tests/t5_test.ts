@@ -19,6 +19,7 @@ import {
 import { assertThrows } from "./asserts.ts";
 import { type GoldenTensor, readGolden } from "./golden_reader.ts";
 import { assertRelativeError, goldenDir, relativeError, testGpu } from "./helpers.ts";
+import { openSafetensors } from "../deno.ts";
 
 const DIR = `${goldenDir()}/t5-tiny-random`;
 const CONFIG = JSON.parse(await Deno.readTextFile(`${DIR}/config.json`));
@@ -55,7 +56,7 @@ function encoder(options: T5EncoderLoadOptions = {}): Promise<T5Encoder> {
   let made = encoders.get(key);
   if (!made) {
     made = (async () => {
-      const source = await SafetensorsFile.open(`${DIR}/model.safetensors`);
+      const source = await openSafetensors(`${DIR}/model.safetensors`);
       try {
         return await T5Encoder.fromSource(await testGpu(), CONFIG, source, options);
       } finally {
@@ -186,7 +187,7 @@ Deno.test("a 20000-byte binding limit splits batch, feed-forward rows and the ta
   // bytes) fits but two do not, so attention runs per sample; the [48, 160] f32 feed-forward
   // rows go in chunks of 31; the embedding table takes 11 chunks of 208 rows.
   const gpu = await Gpu.create({ maxStorageBindingBytes: 20000 });
-  const source = await SafetensorsFile.open(`${DIR}/model.safetensors`);
+  const source = await openSafetensors(`${DIR}/model.safetensors`);
   const small = await T5Encoder.fromSource(gpu, CONFIG, source, { dtype: "f16" });
   source.close();
   if (small.weights.embedding.length !== 11) throw new Error("expected 11 table chunks");
@@ -233,7 +234,7 @@ Deno.test("T5 config errors name the field, the expected and the actual value", 
 async function editedSource(
   edit: (tensors: Map<string, { shape: number[]; data: Float32Array }>) => void,
 ): Promise<TensorSource> {
-  const file = await SafetensorsFile.open(`${DIR}/model.safetensors`);
+  const file = await openSafetensors(`${DIR}/model.safetensors`);
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const name of file.names()) {
     tensors.set(name, { shape: file.info(name).shape, data: await file.readFloat32(name) });

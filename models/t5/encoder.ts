@@ -21,7 +21,7 @@ import { embeddingGather } from "../../src/ops/embedding.ts";
 import { linear } from "../../src/ops/linear.ts";
 import { rmsNorm } from "../../src/ops/norm.ts";
 import { Tensor } from "../../src/tensor.ts";
-import { mapRowChunks, rowsPerBinding } from "../row_chunks.ts";
+import { mapRowChunks, rowsPerBinding } from "../../src/nn/row_chunks.ts";
 import { parseT5Config, type T5Config, t5InnerDim } from "./config.ts";
 import { uploadPositionBias } from "./position_bias.ts";
 import {

@@ -11,7 +11,7 @@ import type { TensorSource } from "../../src/io/safetensors.ts";
 import { uploadTableChunks } from "../../src/ops/embedding.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
 import { Tensor } from "../../src/tensor.ts";
-import { checkWeightBindings, checkWeights, type GpuWeight } from "../weight_check.ts";
+import { checkWeightBindings, checkWeights, type GpuWeight } from "../../src/nn/weight_check.ts";
 import { type T5Config, t5InnerDim } from "./config.ts";
 
 /** The names the embedding table goes by: the encoder's own, or the shared one it is tied to. */
