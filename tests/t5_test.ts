@@ -8,7 +8,7 @@
 import { CheckpointError, OptionError } from "../src/errors.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { MemoryTensorSource } from "../src/io/memory_source.ts";
-import { SafetensorsFile, type TensorSource } from "../src/io/safetensors.ts";
+import type { TensorSource } from "../src/io/safetensors.ts";
 import {
   parseT5Config,
   relativePositionBucket,
