@@ -9,7 +9,7 @@ import { dit, memoryFolder, SafetensorsFile } from "../mod.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 
 const ASSET = new URL("../assets/tiny-fmnist/", import.meta.url);
-/** DESIGN §3's test tolerance for a whole sampling run (relative, over all images). */
+/** docs/DESIGN.md §3's test tolerance for a whole sampling run (relative, over all images). */
 const TOLERANCE = 1e-3;
 
 async function reference() {

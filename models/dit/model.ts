@@ -1,5 +1,5 @@
 /**
- * DiT (diffusers DiTTransformer2DModel semantics, DESIGN §2) on the GPU. A forward pass is a
+ * DiT (diffusers DiTTransformer2DModel semantics, docs/DESIGN.md §2) on the GPU. A forward pass is a
  * sequence of kernel launches recorded into one command stream; nothing is read back.
  */
 

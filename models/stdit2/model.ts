@@ -1,5 +1,5 @@
 /**
- * Open-Sora STDiT2 (v1.1) on the GPU, as ../shared/STDIT.md specifies it. Hidden states stay
+ * Open-Sora STDiT2 (v1.1) on the GPU, as docs/STDIT.md specifies it. Hidden states stay
  * frame-major [B, T·S, C]: spatial attention sees them as [B·T, S, C] (one frame's tokens, the
  * self-attention DiTFastAttn compresses), temporal attention runs over [B·S, T, C] after an axis
  * swap, cross-attention over every token of a sample with its caption mask.
