@@ -26,7 +26,8 @@ import { mapRowChunks, rowsPerBinding } from "../../src/nn/row_chunks.ts";
 import type { VideoConditioning } from "./conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./position.ts";
-import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { weightDtype } from "../../src/io/model_folder.ts";
+import { loadModel, modelFromSources, TransformerShape } from "../../src/nn/model_family.ts";
 import {
   loadSTDiT2Weights,
   type ScalarEmbedderWeights,
@@ -92,7 +93,7 @@ export class STDiT2Pass implements StagedPass {
   }
 }
 
-export class STDiT2Model {
+export class STDiT2Model extends TransformerShape {
   readonly family = "stdit2" as const;
   #positions = new Map<string, Tensor>();
   #rope = new Map<number, RopeTables>();
@@ -103,34 +104,26 @@ export class STDiT2Model {
     readonly weights: STDiT2Weights,
     /** Where the weights came from (for reports and plan files). */
     readonly source: string,
-  ) {}
+  ) {
+    super(config.inChannels, config.outChannels, config.depth, config.hiddenSize);
+  }
 
   /**
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
   static load(gpu: Gpu, folder: Folder, options: STDiT2LoadOptions = {}): Promise<STDiT2Model> {
-    return loadFromFolder(
-      folder,
-      "model",
-      parseSTDiT2Config,
-      (config, source) => STDiT2Model.fromSource(gpu, config, source, options, folder.location),
-    );
+    return loadModel(STDIT2_FAMILY, gpu, folder, options);
   }
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
   static fromSources(
     gpu: Gpu,
-    configJson: unknown,
+    config: unknown,
     source: TensorSource,
     options: STDiT2LoadOptions = {},
-  ): Promise<STDiT2Model> {
-    return STDiT2Model.fromSource(
-      gpu,
-      parseSTDiT2Config(asJsonConfig(configJson, source.path), `${source.path} config`),
-      source,
-      options,
-    );
+  ) {
+    return modelFromSources(STDIT2_FAMILY, gpu, config, source, options);
   }
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
@@ -150,22 +143,6 @@ export class STDiT2Model {
       options.freePackedWeights ?? false,
     );
     return new STDiT2Model(gpu, config, weights, name);
-  }
-
-  get inChannels(): number {
-    return this.config.inChannels;
-  }
-
-  get outChannels(): number {
-    return this.config.outChannels;
-  }
-
-  get layers(): number {
-    return this.config.depth;
-  }
-
-  get width(): number {
-    return this.config.hiddenSize;
   }
 
   get heads(): number {
@@ -503,3 +480,15 @@ export class STDiT2Model {
     this.#rope.clear();
   }
 }
+
+const STDIT2_FAMILY = {
+  kind: "model",
+  parse: parseSTDiT2Config,
+  build: (
+    gpu: Gpu,
+    config: STDiT2Config,
+    source: TensorSource,
+    options: STDiT2LoadOptions,
+    name: string,
+  ) => STDiT2Model.fromSource(gpu, config, source, options, name),
+};

@@ -22,7 +22,8 @@ import { groupNormApply, groupNormStats } from "../../src/ops/group_norm.ts";
 import { linear } from "../../src/ops/linear.ts";
 import { softmax } from "../../src/ops/softmax.ts";
 import { Tensor } from "../../src/tensor.ts";
-import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { weightDtype } from "../../src/io/model_folder.ts";
+import { loadModel, modelFromSources } from "../../src/nn/model_family.ts";
 import { parseVaeConfig, upscaleFactor, VAE_NORM_EPS, type VaeConfig } from "./config.ts";
 import {
   type AttentionWeights,
@@ -63,27 +64,17 @@ export class VaeDecoder {
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
   static load(gpu: Gpu, folder: Folder, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
-    return loadFromFolder(
-      folder,
-      "VAE",
-      parseVaeConfig,
-      (config, source) => VaeDecoder.fromSource(gpu, config, source, options),
-    );
+    return loadModel(VAE_FAMILY, gpu, folder, options);
   }
 
   /** Builds a decoder from a config.json value and a tensor source (bytes, a URL, memory). */
   static fromSources(
     gpu: Gpu,
-    configJson: unknown,
+    config: unknown,
     source: TensorSource,
     options: VaeLoadOptions = {},
-  ): Promise<VaeDecoder> {
-    return VaeDecoder.fromSource(
-      gpu,
-      parseVaeConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
-      source,
-      options,
-    );
+  ) {
+    return modelFromSources(VAE_FAMILY, gpu, config, source, options);
   }
 
   /** Builds a decoder from any tensor source (checked up front, all problems in one error). */
@@ -246,3 +237,10 @@ function replace(old: Tensor, next: Tensor): Tensor {
   old.release();
   return next;
 }
+
+const VAE_FAMILY = {
+  kind: "VAE",
+  parse: parseVaeConfig,
+  build: (gpu: Gpu, config: VaeConfig, source: TensorSource, options: VaeLoadOptions) =>
+    VaeDecoder.fromSource(gpu, config, source, options),
+};
