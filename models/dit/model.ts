@@ -19,7 +19,7 @@ import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights
 import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { loadModel, modelFromSources, TransformerShape } from "../../src/nn/model_family.ts";
+import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
 
 export interface DiTLoadOptions {
   /**
@@ -55,6 +55,12 @@ export class ForwardPass {
   }
 }
 
+const DIT_FAMILY: ModelFamily<DiTConfig, DiTLoadOptions, DiTModel> = {
+  kind: "model",
+  parse: parseDiTConfig,
+  build: (...args) => DiTModel.fromSource(...args),
+};
+
 export class DiTModel extends TransformerShape {
   readonly family = "dit" as const;
   #posEmbed = new Map<string, Tensor>();
@@ -73,19 +79,10 @@ export class DiTModel extends TransformerShape {
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
    * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: Folder, options: DiTLoadOptions = {}): Promise<DiTModel> {
-    return loadModel(DIT_FAMILY, gpu, folder, options);
-  }
+  static readonly load = familyLoaders(DIT_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    config: unknown,
-    source: TensorSource,
-    options: DiTLoadOptions = {},
-  ) {
-    return modelFromSources(DIT_FAMILY, gpu, config, source, options);
-  }
+  static readonly fromSources = familyLoaders(DIT_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(
@@ -273,15 +270,3 @@ export class DiTModel extends TransformerShape {
     this.#posEmbed.clear();
   }
 }
-
-const DIT_FAMILY = {
-  kind: "model",
-  parse: parseDiTConfig,
-  build: (
-    gpu: Gpu,
-    config: DiTConfig,
-    source: TensorSource,
-    options: DiTLoadOptions,
-    name: string,
-  ) => DiTModel.fromSource(gpu, config, source, options, name),
-};

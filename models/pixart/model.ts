@@ -22,7 +22,7 @@ import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { feedForward } from "../../src/nn/feed_forward.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { loadModel, modelFromSources, TransformerShape } from "../../src/nn/model_family.ts";
+import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
 import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
 import {
   type EmbedderWeights,
@@ -65,6 +65,12 @@ export class PixArtPass {
   }
 }
 
+const PIXART_FAMILY: ModelFamily<PixArtConfig, PixArtLoadOptions, PixArtModel> = {
+  kind: "model",
+  parse: parsePixArtConfig,
+  build: (...args) => PixArtModel.fromSource(...args),
+};
+
 export class PixArtModel extends TransformerShape {
   readonly family = "pixart" as const;
   #posEmbed = new Map<string, Tensor>();
@@ -83,19 +89,10 @@ export class PixArtModel extends TransformerShape {
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
    * sharded). Keys and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: Folder, options: PixArtLoadOptions = {}): Promise<PixArtModel> {
-    return loadModel(PIXART_FAMILY, gpu, folder, options);
-  }
+  static readonly load = familyLoaders(PIXART_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    config: unknown,
-    source: TensorSource,
-    options: PixArtLoadOptions = {},
-  ) {
-    return modelFromSources(PIXART_FAMILY, gpu, config, source, options);
-  }
+  static readonly fromSources = familyLoaders(PIXART_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(
@@ -348,15 +345,3 @@ export class PixArtModel extends TransformerShape {
     this.#posEmbed.clear();
   }
 }
-
-const PIXART_FAMILY = {
-  kind: "model",
-  parse: parsePixArtConfig,
-  build: (
-    gpu: Gpu,
-    config: PixArtConfig,
-    source: TensorSource,
-    options: PixArtLoadOptions,
-    name: string,
-  ) => PixArtModel.fromSource(gpu, config, source, options, name),
-};

@@ -27,7 +27,7 @@ import type { VideoConditioning } from "./conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./position.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { loadModel, modelFromSources, TransformerShape } from "../../src/nn/model_family.ts";
+import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
 import {
   loadSTDiT2Weights,
   type ScalarEmbedderWeights,
@@ -93,6 +93,12 @@ export class STDiT2Pass implements StagedPass {
   }
 }
 
+const STDIT2_FAMILY: ModelFamily<STDiT2Config, STDiT2LoadOptions, STDiT2Model> = {
+  kind: "model",
+  parse: parseSTDiT2Config,
+  build: (...args) => STDiT2Model.fromSource(...args),
+};
+
 export class STDiT2Model extends TransformerShape {
   readonly family = "stdit2" as const;
   #positions = new Map<string, Tensor>();
@@ -112,19 +118,10 @@ export class STDiT2Model extends TransformerShape {
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: Folder, options: STDiT2LoadOptions = {}): Promise<STDiT2Model> {
-    return loadModel(STDIT2_FAMILY, gpu, folder, options);
-  }
+  static readonly load = familyLoaders(STDIT2_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    config: unknown,
-    source: TensorSource,
-    options: STDiT2LoadOptions = {},
-  ) {
-    return modelFromSources(STDIT2_FAMILY, gpu, config, source, options);
-  }
+  static readonly fromSources = familyLoaders(STDIT2_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(
@@ -480,15 +477,3 @@ export class STDiT2Model extends TransformerShape {
     this.#rope.clear();
   }
 }
-
-const STDIT2_FAMILY = {
-  kind: "model",
-  parse: parseSTDiT2Config,
-  build: (
-    gpu: Gpu,
-    config: STDiT2Config,
-    source: TensorSource,
-    options: STDiT2LoadOptions,
-    name: string,
-  ) => STDiT2Model.fromSource(gpu, config, source, options, name),
-};

@@ -23,7 +23,7 @@ import { linear } from "../../src/ops/linear.ts";
 import { softmax } from "../../src/ops/softmax.ts";
 import { Tensor } from "../../src/tensor.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { loadModel, modelFromSources } from "../../src/nn/model_family.ts";
+import { familyLoaders, type ModelFamily } from "../../src/nn/model_family.ts";
 import { parseVaeConfig, upscaleFactor, VAE_NORM_EPS, type VaeConfig } from "./config.ts";
 import {
   type AttentionWeights,
@@ -53,6 +53,12 @@ const TO_PIXELS: ConvOutputMap = { scale: 0.5, shift: 0.5, min: 0, max: 1 };
  */
 const SCORE_BUDGET = 1 << 22;
 
+const VAE_FAMILY: ModelFamily<VaeConfig, VaeLoadOptions, VaeDecoder> = {
+  kind: "VAE",
+  parse: parseVaeConfig,
+  build: (gpu, config, source, options) => VaeDecoder.fromSource(gpu, config, source, options),
+};
+
 export class VaeDecoder {
   #released = false;
 
@@ -63,19 +69,10 @@ export class VaeDecoder {
   ) {}
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
-  static load(gpu: Gpu, folder: Folder, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
-    return loadModel(VAE_FAMILY, gpu, folder, options);
-  }
+  static readonly load = familyLoaders(VAE_FAMILY).load;
 
-  /** Builds a decoder from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    config: unknown,
-    source: TensorSource,
-    options: VaeLoadOptions = {},
-  ) {
-    return modelFromSources(VAE_FAMILY, gpu, config, source, options);
-  }
+  /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
+  static readonly fromSources = familyLoaders(VAE_FAMILY).fromSources;
 
   /** Builds a decoder from any tensor source (checked up front, all problems in one error). */
   static async fromSource(
@@ -237,10 +234,3 @@ function replace(old: Tensor, next: Tensor): Tensor {
   old.release();
   return next;
 }
-
-const VAE_FAMILY = {
-  kind: "VAE",
-  parse: parseVaeConfig,
-  build: (gpu: Gpu, config: VaeConfig, source: TensorSource, options: VaeLoadOptions) =>
-    VaeDecoder.fromSource(gpu, config, source, options),
-};

@@ -51,6 +51,32 @@ export function modelFromSources<Config, Options, Model>(
   return family.build(gpu, config, source, options, source.path);
 }
 
+/** A family's `load(gpu, folder, options?)`. */
+export type FamilyLoad<Options, Model> = (
+  gpu: Gpu,
+  folder: Folder,
+  options?: Options,
+) => Promise<Model>;
+
+/** A family's `fromSources(gpu, configJson, source, options?)`. */
+export type FamilyFromSources<Options, Model> = (
+  gpu: Gpu,
+  configJson: unknown,
+  source: TensorSource,
+  options?: Options,
+) => Promise<Model>;
+
+/** A family's `load` and `fromSources`, for its model class's static members. */
+export function familyLoaders<Config, Options, Model>(
+  family: ModelFamily<Config, Options, Model>,
+): { load: FamilyLoad<Options, Model>; fromSources: FamilyFromSources<Options, Model> } {
+  return {
+    load: (gpu, folder, options = {} as Options) => loadModel(family, gpu, folder, options),
+    fromSources: (gpu, configJson, source, options = {} as Options) =>
+      modelFromSources(family, gpu, configJson, source, options),
+  };
+}
+
 /** The sizes callers ask every transformer for. */
 export class TransformerShape {
   constructor(
