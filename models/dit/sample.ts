@@ -5,7 +5,9 @@ import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
 import { batchNoise } from "../../src/sampling/prng.ts";
+import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
 import {
+  checkCfgScale,
   isGuided,
   type LoopResult,
   runSamplingLoop,
@@ -59,6 +61,15 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
   const { inChannels, sampleSize, numClasses } = model.config;
   const batch = labels.length;
   const perSample = inChannels * sampleSize * sampleSize;
+  checkCfgScale(cfgScale);
+  checkSamplingFits(model.gpu, {
+    what: `DiT at ${sampleSize}×${sampleSize} latents`,
+    samples: batch,
+    modelBatch: isGuided(cfgScale) ? 2 * batch : batch,
+    latentValues: perSample,
+    tokens: model.tokens(),
+    width: model.width,
+  });
   const noise = options.noise ?? batchNoise(seed, batch, perSample);
   if (noise.length !== batch * perSample) {
     throw new OptionError(`noise has ${noise.length} values, expected ${batch * perSample}`);

@@ -5,7 +5,9 @@ import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
 import { batchNoise } from "../../src/sampling/prng.ts";
+import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
 import {
+  checkCfgScale,
   isGuided,
   type LoopResult,
   runSamplingLoop,
@@ -161,11 +163,20 @@ export async function samplePixArt(
 ): Promise<LoopResult> {
   const { prompts, negative, steps = 20, cfgScale = 4.5, seed = 0 } = options;
   const sampler = options.sampler ?? "dpm-solver++";
+  checkCfgScale(cfgScale);
   const guided = isGuided(cfgScale);
   checkPrompts(model, prompts, negative, guided);
   const grid = pixartLatentGrid(model, options);
   const batch = prompts.length;
   const perSample = model.inChannels * grid.latentHeight * grid.latentWidth;
+  checkSamplingFits(model.gpu, {
+    what: `PixArt at ${grid.height}×${grid.width} px`,
+    samples: batch,
+    modelBatch: guided ? 2 * batch : batch,
+    latentValues: perSample,
+    tokens: model.tokens(grid.latentHeight, grid.latentWidth),
+    width: model.width,
+  });
   const noise = options.noise ?? batchNoise(seed, batch, perSample);
   if (noise.length !== batch * perSample) {
     throw new OptionError(`noise has ${noise.length} values, expected ${batch * perSample}`);
