@@ -66,7 +66,7 @@ export async function generateCommand(args: string[]): Promise<void> {
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const seed = seedOption(values.seed);
-  positiveIntegerOption(values.cols, "cols");
+  colsOption(values.cols);
   const requested = {
     steps: positiveIntegerOption(values.steps, "steps"),
     sampler,

@@ -40,8 +40,9 @@ export function describeFailure(e: unknown, debug: boolean): string {
     "ERR_PARSE_ARGS",
   );
   if (debug) return error.stack ?? `${error.name}: ${error.message}`;
-  const line = `${error.name}: ${error.message}`;
-  if (ours || badArguments) return line;
+  if (ours) return `${error.name}: ${error.message}`;
+  // node:util's parseArgs explains itself over several lines; one line is enough.
+  if (badArguments) return `OptionError: ${error.message.replace(/\s*\n\s*/g, " ")}`;
   // Not one of ours: still one line, the first of the message.
   const first = error.message.split("\n")[0];
   return `${error.name}: ${first} (rerun with --debug or DITFASTATTN_DEBUG=1 for the stack trace)`;

@@ -72,15 +72,19 @@ export function cfgOption(value: string | undefined): number | undefined {
   return cfg;
 }
 
-/** The --cols value when given: whole columns, at least 1 and at most one per image. */
-export function colsOption(value: string | undefined, images: number): number | undefined {
+/**
+ * The --cols value when given: whole columns, at least 1 and at most one per image (when the
+ * image count is known; else only the first rule, checked again once it is).
+ */
+export function colsOption(value: string | undefined, images?: number): number | undefined {
   if (value === undefined) return undefined;
   const cols = numberOption(value, "cols", NaN);
-  if (!Number.isInteger(cols) || cols < 1 || cols > Math.max(images, 1)) {
-    throw new OptionError(
-      `--cols must be an integer from 1 to ${Math.max(images, 1)} (the number of images), ` +
-        `got ${value}`,
-    );
+  const most = images === undefined ? Infinity : Math.max(images, 1);
+  if (!Number.isInteger(cols) || cols < 1 || cols > most) {
+    const range = most === Infinity
+      ? "a positive integer"
+      : `an integer from 1 to ${most} (the number of images)`;
+    throw new OptionError(`--cols must be ${range}, got ${value}`);
   }
   return cols;
 }
