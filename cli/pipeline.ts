@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { DiTPipeline } from "../models/dit/pipeline.ts";
 import { ditPlanFit } from "../models/dit/cost.ts";
-import { planOf } from "../src/compression/plan_file.ts";
+import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
@@ -106,6 +106,8 @@ export async function pipelineCommand(args: string[]): Promise<void> {
   if (parts.length === 0) throw new OptionError("no class labels given");
   const cols = colsOption(values.cols, parts.length);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // The pipeline refuses these too; checked here as well so the error comes before any loading.
+  planSettings(plan, { steps, sampler, cfgScale }, { steps: 50, sampler: "ddim", cfgScale: 4 });
   await checkOutputPath(values.out!);
 
   const gpu = await getGpu();

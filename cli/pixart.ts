@@ -6,7 +6,7 @@ import { PixArtPipeline } from "../models/pixart/pipeline.ts";
 import { pixartLatentGrid } from "../models/pixart/sample.ts";
 import { upscaleFactor } from "../models/vae/config.ts";
 import { planCost } from "../src/compression/plan.ts";
-import { planOf } from "../src/compression/plan_file.ts";
+import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
@@ -48,6 +48,8 @@ const HELP = `deno task pixart [options]
   --dtype f32|f16   weight storage on the GPU (default f32)
   --out FILE        output PNG grid (default out/pixart.png)
   --cols N          grid columns`;
+
+const PIXART_DEFAULTS = { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 } as const;
 
 export async function pixartCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -91,6 +93,8 @@ export async function pixartCommand(args: string[]): Promise<void> {
   const steps = positiveIntegerOption(values.steps, "steps");
   const cfgScale = cfgOption(values.cfg);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // The pipeline refuses these too; checked here as well so the error comes before any loading.
+  planSettings(plan, { steps, sampler, cfgScale }, PIXART_DEFAULTS);
   await checkOutputPath(values.out!);
 
   const gpu = await getGpu();

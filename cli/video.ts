@@ -10,7 +10,7 @@ import { STDiT2Pipeline } from "../models/stdit2/pipeline.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
 import { planCost } from "../src/compression/plan.ts";
-import { planOf } from "../src/compression/plan_file.ts";
+import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
@@ -113,8 +113,6 @@ export async function videoCommand(args: string[]): Promise<void> {
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = videoSizeOptions(values);
-  const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
-  latentVideo(video); // checks the sizes before loading any weights
   const seed = seedOption(values.seed);
   const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);
   // Left undefined when not given, so a plan's settings apply and a contradicting option is
@@ -122,9 +120,13 @@ export async function videoCommand(args: string[]): Promise<void> {
   const steps = positiveIntegerOption(values.steps, "steps");
   const cfgScale = cfgOption(values.cfg);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // The pipeline refuses these too; checked here as well so the error comes before any loading.
+  planSettings(plan, { steps, sampler, cfgScale }, { steps: 100, sampler: "ddpm", cfgScale: 7 });
   const paths = videoPaths(values.out!, promptPaths.length);
   const sheet = values.sheet ?? sheetPath(values.out!);
   for (const path of [...paths, sheet]) await checkOutputPath(path);
+  const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
+  latentVideo(video); // checks the sizes before loading any weights
 
   const gpu = await getGpu();
   const pipeline = await STDiT2Pipeline.fromFolders(gpu, {
