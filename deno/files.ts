@@ -145,6 +145,12 @@ async function checkWritableFolder(folder: string, what: string): Promise<void> 
     try {
       await Deno.mkdir(folder, { recursive: true });
     } catch (e) {
+      // Name the culprit when a file sits where a folder on the way should be.
+      for (let above = dirname(folder); above !== dirname(above); above = dirname(above)) {
+        const kind = await Deno.stat(above).then((i) => i.isDirectory, () => null);
+        if (kind === false) throw new OutputError(`${what}: ${above} is a file, not a folder`);
+        if (kind === true) break;
+      }
       throw new OutputError(
         `${what}: cannot create the folder ${folder} (${(e as Error).message})`,
       );
