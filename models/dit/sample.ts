@@ -66,7 +66,7 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
     what: `DiT at ${sampleSize}×${sampleSize} latents`,
     samples: batch,
     modelBatch: isGuided(cfgScale) ? 2 * batch : batch,
-    latentValues: perSample,
+    latentShape: [inChannels, sampleSize, sampleSize],
     tokens: model.tokens(),
     width: model.width,
   });

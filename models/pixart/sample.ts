@@ -173,7 +173,7 @@ export async function samplePixArt(
     what: `PixArt at ${grid.height}×${grid.width} px`,
     samples: batch,
     modelBatch: guided ? 2 * batch : batch,
-    latentValues: perSample,
+    latentShape: [model.inChannels, grid.latentHeight, grid.latentWidth],
     tokens: model.tokens(grid.latentHeight, grid.latentWidth),
     width: model.width,
   });

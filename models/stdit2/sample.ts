@@ -183,7 +183,7 @@ export async function sampleSTDiT2(
     what: `STDiT2 at ${video.frames} frames of ${video.height}×${video.width} px`,
     samples: batch,
     modelBatch: isGuided(cfgScale) ? 2 * batch : batch,
-    latentValues: perSample,
+    latentShape: shape.slice(1),
     tokens: grid.frames * grid.tokensPerFrame,
     width: model.width,
   });

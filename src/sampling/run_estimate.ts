@@ -22,8 +22,8 @@ export interface SamplingSize {
   samples: number;
   /** Rows of the model batch (twice the samples under classifier-free guidance). */
   modelBatch: number;
-  /** Latent values per sample (C·H·W, or C·T·H·W for video). */
-  latentValues: number;
+  /** One sample's latent shape ([C, H, W], or [C, T, H, W] for video). */
+  latentShape: readonly number[];
   /** Tokens per sample in the transformer (all frames for video). */
   tokens: number;
   /** Transformer width C. */
@@ -47,12 +47,15 @@ export function formatBytes(bytes: number): string {
  * (kept whole: every kernel binds it at once) exceeds one storage binding or buffer.
  */
 export function checkSamplingFits(gpu: Gpu, size: SamplingSize): void {
-  const { what, samples, modelBatch, latentValues, tokens, width } = size;
+  const { what, samples, modelBatch, latentShape, tokens, width } = size;
+  const latentValues = latentShape.reduce((a, d) => a * d, 1);
   const advice = "fewer pixels (or frames) or fewer samples per batch";
   const hostBytes = samples * latentValues * 4;
   if (hostBytes > MAX_HOST_LATENT_BYTES) {
     throw new OptionError(
-      `${what}: ${samples} latent(s) of ${latentValues} values need ${formatBytes(hostBytes)} ` +
+      `${what}: ${samples} latent(s) of [${latentShape.join(", ")}] need ${
+        formatBytes(hostBytes)
+      } ` +
         `of host memory, over the ${
           formatBytes(MAX_HOST_LATENT_BYTES)
         } a run may take; use ${advice}`,
@@ -60,7 +63,7 @@ export function checkSamplingFits(gpu: Gpu, size: SamplingSize): void {
   }
   const binding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const whole: [string, number[]][] = [
-    ["latent batch", [samples, latentValues]],
+    ["latent batch", [samples, ...latentShape]],
     ["hidden state", [modelBatch, tokens, width]],
   ];
   for (const [name, shape] of whole) {
