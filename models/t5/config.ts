@@ -137,6 +137,9 @@ export function parseT5Config(json: unknown, file = "config.json"): T5Config {
       `${file}: "layer_norm_epsilon" must be a positive number, got ${config.layerNormEpsilon}`,
     );
   }
+  checkFieldRanges(file, [
+    { key: "layer_norm_epsilon", value: config.layerNormEpsilon, min: 0, max: 1, aboveMin: true },
+  ]);
   // Bidirectional buckets: half per direction, half of those exact. Both halvings must leave at
   // least one bucket, and the log-spaced range must be non-empty (log(max_distance / max_exact)
   // is a divisor).
