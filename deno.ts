@@ -13,6 +13,8 @@
 
 export { getGpu, prepareDenoWebGpu } from "./deno/webgpu.ts";
 export {
+  checkOutputFolder,
+  checkOutputPath,
   localFolder,
   openCheckpoint,
   openFileReader,

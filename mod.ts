@@ -28,6 +28,7 @@ export { type DType, Tensor } from "./src/tensor.ts";
 export {
   CheckpointError,
   DeviceError,
+  NumericsError,
   OptionError,
   OutputError,
   PlanError,

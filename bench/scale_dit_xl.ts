@@ -32,7 +32,7 @@ import { convCacheBytes, releaseConvCaches } from "../src/ops/conv.ts";
 import { linearCacheBytes, releaseLinearCaches } from "../src/ops/linear.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
-import { getGpu, localFolder, writeSafetensors } from "../deno.ts";
+import { getGpu, localFolder, writeBytes, writeSafetensors } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -122,7 +122,7 @@ async function writeCheckpoints(dir: string): Promise<void> {
   for (const dtype of dtypes) {
     const folder = join(dir, `dit-${dtype}`);
     await Deno.mkdir(folder, { recursive: true });
-    await Deno.writeTextFile(
+    await writeBytes(
       join(folder, "config.json"),
       JSON.stringify(diffusersDiTConfig(ditConfig), null, 1),
     );
@@ -137,7 +137,7 @@ async function writeCheckpoints(dir: string): Promise<void> {
   }
   const vae = join(dir, "vae");
   await Deno.mkdir(vae, { recursive: true });
-  await Deno.writeTextFile(join(vae, "config.json"), JSON.stringify(vaeRaw, null, 1));
+  await writeBytes(join(vae, "config.json"), JSON.stringify(vaeRaw, null, 1));
   // Fan-in scaled convs and unit norms keep the activations O(1) through the decoder.
   const config = parseVaeConfig(vaeRaw, "config.json");
   await writeRandom(
@@ -235,7 +235,7 @@ async function loadAtSize(
   const sized = `${folder}-${size}`;
   await Deno.mkdir(sized, { recursive: true });
   const config = { ...diffusersDiTConfig(ditConfig), sample_size: size / 8 };
-  await Deno.writeTextFile(join(sized, "config.json"), JSON.stringify(config, null, 1));
+  await writeBytes(join(sized, "config.json"), JSON.stringify(config, null, 1));
   const link = join(sized, "diffusion_pytorch_model.safetensors");
   await Deno.remove(link).catch(() => {});
   await Deno.symlink(
@@ -361,7 +361,7 @@ for (const dtype of dtypes) await benchVae(gpu, dir, dtype);
 const columns = Object.keys(rows[0]);
 console.log(`\n| ${columns.join(" | ")} |\n|${columns.map(() => " --- |").join("")}`);
 for (const row of rows) console.log(`| ${columns.map((c) => row[c]).join(" | ")} |`);
-await Deno.writeTextFile(join(dir, "..", "scale_dit_xl.json"), JSON.stringify(rows, null, 1));
+await writeBytes(join(dir, "..", "scale_dit_xl.json"), JSON.stringify(rows, null, 1));
 if (!values.keep) {
   for (const entry of Deno.readDirSync(dir)) {
     await Deno.remove(join(dir, entry.name), { recursive: true });

@@ -23,7 +23,7 @@ import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import type { KernelTime } from "../src/gpu/profiler.ts";
 import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
-import { getGpu } from "../deno.ts";
+import { getGpu, writeBytes } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -171,7 +171,7 @@ for (const px of values.px!.split(",").map(Number)) {
   rows.push(row);
   log(JSON.stringify(row));
   await Deno.mkdir("out", { recursive: true });
-  await Deno.writeTextFile(values.json!, JSON.stringify(rows, null, 1) + "\n");
+  await writeBytes(values.json!, JSON.stringify(rows, null, 1) + "\n");
 }
 model.release();
 

@@ -28,7 +28,7 @@ import { fullAttention } from "../src/ops/attention.ts";
 import { linearCacheBytes } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
 import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
-import { getGpu } from "../deno.ts";
+import { getGpu, writeBytes } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -223,7 +223,7 @@ const row = {
   minutes: (performance.now() - started) / 60000,
 };
 await Deno.mkdir("out", { recursive: true });
-await Deno.writeTextFile(values.json!, JSON.stringify(row, null, 1) + "\n");
+await writeBytes(values.json!, JSON.stringify(row, null, 1) + "\n");
 log(`wrote ${values.json}`);
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

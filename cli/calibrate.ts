@@ -7,8 +7,18 @@ import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { DEFAULT_MODEL } from "./generate.ts";
 import { ProgressBar } from "./progress.ts";
-import { dtypeOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
-import { getGpu, localFolder, savePlan } from "../deno.ts";
+import {
+  cfgOption,
+  dtypeOption,
+  numberOption,
+  positiveIntegerOption,
+  samplerOption,
+  seedOption,
+  thresholdOption,
+} from "./options.ts";
+import { checkOutputPath, getGpu, localFolder, savePlan, writeBytes } from "../deno.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 
 const HELP = `deno task calibrate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
@@ -16,9 +26,10 @@ const HELP = `deno task calibrate [options]
   --n-calib N       calibration samples, labels drawn from --seed (default 8)
   --steps N         sampling steps the plan is for (default 20)
   --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddim)
-  --cfg S           guidance scale (default 4)
+  --cfg S           guidance scale 0 … ${MAX_CFG_SCALE} (default 4)
   --window W        band half-width in tokens (default N/8)
-  --seed N          seed of the calibration labels and noise (default 0)
+  --seed N          seed of the calibration labels and noise, an integer 0 … ${MAX_SEED}
+                    (default 0)
   --dtype f32|f16   weight storage on the GPU (default f32; calibrate with the dtype you sample in)
   --out FILE        plan file to write (default out/plan.json)
   --xdit FILE       also write the plan in xDiT's JSON form
@@ -49,7 +60,9 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   }
   const threshold = thresholdOption(values.threshold);
   const nCalib = numberOption(values["n-calib"], "n-calib", 8);
-  const steps = numberOption(values.steps, "steps", 20);
+  const steps = positiveIntegerOption(values.steps, "steps") ?? 20;
+  const seed = seedOption(values.seed);
+  const cfgScale = cfgOption(values.cfg) ?? 4;
   const sampler = samplerOption(values.sampler);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
   // Option errors come before loading the model or touching the GPU.
@@ -57,17 +70,19 @@ export async function calibrateCommand(args: string[]): Promise<void> {
     throw new OptionError(`--n-calib must be an integer ≥ 1, got ${nCalib}`);
   }
   const dtype = dtypeOption(values.dtype);
+  await checkOutputPath(values.out!);
+  if (values.xdit !== undefined) await checkOutputPath(values.xdit);
   const gpu = await getGpu();
   const model = await DiTModel.load(gpu, localFolder(values.model!), { dtype });
   const progress = new ProgressBar("calibrating", steps);
   const sampler_ = await compress(
     model,
-    { count: nCalib, seed: numberOption(values.seed, "seed", 0) },
+    { count: nCalib, seed },
     {
       threshold,
       steps,
       sampler,
-      cfgScale: numberOption(values.cfg, "cfg", 4),
+      cfgScale,
       window,
       reuseHiddenStates: !values["no-reuse"],
       onProgress: (p) => progress.update(p.step + 1),
@@ -76,7 +91,7 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   progress.done();
   await savePlan(values.out!, sampler_.planFile);
   if (values.xdit) {
-    await Deno.writeTextFile(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
+    await writeBytes(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
   }
   const cost = sampler_.cost();
   const log = sampler_.calibration!;

@@ -18,8 +18,9 @@ import { splitImages, writeImageGrid } from "./images.ts";
 import { DEFAULT_MODEL } from "./generate.ts";
 import { readLabelInfo } from "./labels.ts";
 import { formatSeconds, ProgressBar } from "./progress.ts";
-import { numberOption } from "./options.ts";
-import { getGpu, loadPlan, localFolder, savePlan } from "../deno.ts";
+import { numberOption, positiveIntegerOption, seedOption } from "./options.ts";
+import { checkOutputFolder, getGpu, loadPlan, localFolder, savePlan } from "../deno.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
 import { ditTarget } from "../calibrate/targets/mod.ts";
 
 const HELP = `deno task demo [options]
@@ -28,7 +29,7 @@ const HELP = `deno task demo [options]
   --samples N        images per setting, classes in turn (default 20)
   --steps N          DDIM steps (default 20)
   --n-calib N        calibration samples (default 4)
-  --seed N           seed of the evaluation noise (default 1000)`;
+  --seed N           seed of the evaluation noise, an integer 0 … ${MAX_SEED} (default 1000)`;
 
 export interface DemoSettings {
   model: string;
@@ -83,12 +84,13 @@ async function timedSample(
 }
 
 export async function runDemo(settings: DemoSettings): Promise<void> {
+  // The report folder must take files before minutes of calibration and sampling.
+  await checkOutputFolder(join(settings.out, "plans"));
   const gpu = await getGpu();
   const model = await DiTModel.load(gpu, localFolder(settings.model));
   const info = await readLabelInfo(settings.model);
   const classes = model.config.numClasses;
   const labels = Array.from({ length: settings.samples }, (_, i) => i % classes);
-  await Deno.mkdir(join(settings.out, "plans"), { recursive: true });
   console.log(
     `model ${settings.model} on ${gpu.adapterDescription}; ${settings.samples} samples, ` +
       `DDIM ${settings.steps} steps, CFG ${settings.cfgScale}`,
@@ -212,11 +214,11 @@ export async function demoCommand(args: string[]): Promise<void> {
     model: values.model!,
     out: values.out!,
     thresholds,
-    samples: numberOption(values.samples, "samples", 20),
-    steps: numberOption(values.steps, "steps", 20),
-    nCalib: numberOption(values["n-calib"], "n-calib", 4),
+    samples: positiveIntegerOption(values.samples, "samples") ?? 20,
+    steps: positiveIntegerOption(values.steps, "steps") ?? 20,
+    nCalib: positiveIntegerOption(values["n-calib"], "n-calib") ?? 4,
     calibrationSeed: 0,
-    seed: numberOption(values.seed, "seed", 1000),
+    seed: seedOption(values.seed, "seed", 1000),
     cfgScale: 4,
   });
   console.log(

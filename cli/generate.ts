@@ -5,14 +5,25 @@ import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
 import { DiTModel } from "../models/dit/model.ts";
 import { checkLabels, sampleDiT } from "../models/dit/sample.ts";
 import { planCost } from "../src/compression/plan.ts";
+import { planSettings } from "../src/compression/plan_file.ts";
 import { ditCostShape } from "../models/dit/cost.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { parseLabels, readLabelInfo } from "./labels.ts";
 import { ProgressBar } from "./progress.ts";
-import { dtypeOption, numberOption, samplerOption } from "./options.ts";
-import { getGpu, loadPlan, localFolder } from "../deno.ts";
+import {
+  cfgOption,
+  colsOption,
+  dtypeOption,
+  positiveIntegerOption,
+  samplerOption,
+  seedOption,
+} from "./options.ts";
+import { checkOutputPath, getGpu, loadPlan, localFolder } from "../deno.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import { warnIfLongRun } from "./estimate.ts";
 import { ditTarget } from "../calibrate/targets/mod.ts";
 
 export const DEFAULT_MODEL = new URL("../assets/tiny-fmnist", import.meta.url).pathname;
@@ -21,10 +32,11 @@ const HELP = `deno task generate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
   --labels LIST     class indices or names, comma-separated, or "all" (default: all)
   --steps N         denoising steps (default 20)
-  --cfg S           guidance scale, ≤1 turns guidance off (default 4)
-  --seed N          noise seed (default 0)
+  --cfg S           guidance scale 0 … ${MAX_CFG_SCALE}, ≤1 turns guidance off (default 4)
+  --seed N          noise seed, an integer 0 … ${MAX_SEED} (default 0)
   --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddim)
-  --plan FILE       compression plan from 'calibrate' (its steps, sampler and cfg are used)
+  --plan FILE       compression plan from 'calibrate' (its steps, sampler and cfg are used;
+                    giving other values is an error)
   --dtype f32|f16   weight storage on the GPU (default f32)
   --out FILE        output PNG (default out/samples.png)
   --cols N          grid columns`;
@@ -38,7 +50,7 @@ export async function generateCommand(args: string[]): Promise<void> {
       steps: { type: "string" },
       cfg: { type: "string" },
       seed: { type: "string" },
-      sampler: { type: "string", default: "ddim" },
+      sampler: { type: "string" },
       plan: { type: "string" },
       dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/samples.png" },
@@ -50,10 +62,20 @@ export async function generateCommand(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  const sampler = samplerOption(values.sampler);
+  // Every option, the plan and the output path are checked before loading or GPU work.
+  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
-  const seed = numberOption(values.seed, "seed", 0);
-  const cols = values.cols === undefined ? undefined : numberOption(values.cols, "cols", 0);
+  const seed = seedOption(values.seed);
+  colsOption(values.cols);
+  const requested = {
+    steps: positiveIntegerOption(values.steps, "steps"),
+    sampler,
+    cfgScale: cfgOption(values.cfg),
+  };
+  const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // Left undefined when not given, so the plan's values apply and a contradicting one is refused.
+  const settings = planSettings(plan, requested, { steps: 20, sampler: "ddim", cfgScale: 4 });
+  await checkOutputPath(values.out!);
   const info = await readLabelInfo(values.model!);
   const gpu = await getGpu();
   const model = await DiTModel.load(gpu, localFolder(values.model!), { dtype });
@@ -66,13 +88,14 @@ export async function generateCommand(args: string[]): Promise<void> {
   }
   const labels = parseLabels(values.labels!, info, config.numClasses);
   checkLabels(model, labels);
-  const compressed = values.plan
-    ? await CompressedSampler.fromPlan(ditTarget(model), await loadPlan(values.plan))
-    : null;
-  const steps = compressed?.planFile.steps ?? numberOption(values.steps, "steps", 20);
-  if (compressed && values.steps !== undefined && Number(values.steps) !== steps) {
-    throw new OptionError(`--steps ${values.steps} does not match the plan's ${steps} steps`);
-  }
+  const cols = colsOption(values.cols, labels.length);
+  const compressed = plan ? await CompressedSampler.fromPlan(ditTarget(model), plan) : null;
+  const { steps } = settings;
+  warnIfLongRun(gpu, ditCostShape(config, model.tokens()), {
+    layers: model.layers,
+    steps,
+    samples: labels.length * (settings.cfgScale > 1 ? 2 : 1),
+  });
   const progress = new ProgressBar("sampling", steps);
   const started = performance.now();
   const onStep = (step: number) => progress.update(step + 1);
@@ -81,9 +104,9 @@ export async function generateCommand(args: string[]): Promise<void> {
     : await sampleDiT(model, {
       labels,
       steps,
-      cfgScale: numberOption(values.cfg, "cfg", 4),
+      cfgScale: settings.cfgScale,
       seed,
-      sampler,
+      sampler: settings.sampler,
       onStep,
     });
   progress.done();

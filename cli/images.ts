@@ -1,8 +1,7 @@
 /** Turning a batch of samples into per-image arrays and PNG grids. */
 
-import { dirname } from "node:path";
 import { imageGrid } from "../src/io/image_grid.ts";
-import { writePng } from "../deno.ts";
+import { checkOutputPath, writePng } from "../deno.ts";
 
 /** Splits [B, C, H, W] samples into B planar images, cropping `border` pixels per side. */
 export function splitImages(
@@ -45,7 +44,7 @@ export async function writeImageGrid(
     cols,
     range,
   });
-  await Deno.mkdir(dirname(path) || ".", { recursive: true });
+  await checkOutputPath(path);
   await writePng(path, grid.pixels, grid.width, grid.height, grid.channels);
   return { width: grid.width, height: grid.height };
 }

@@ -3,6 +3,7 @@
  * `video-calibrate`, `calibrate`, `demo`.
  */
 
+import { isLibraryError } from "../src/errors.ts";
 import { calibrateCommand } from "./calibrate.ts";
 import { demoCommand } from "./demo.ts";
 import { generateCommand } from "./generate.ts";
@@ -23,29 +24,52 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   demo: demoCommand,
 };
 
+/** `--debug` anywhere on the line, or DITFASTATTN_DEBUG=1, also prints stack traces. */
+function debugRequested(args: string[]): boolean {
+  return args.includes("--debug") || Deno.env.get("DITFASTATTN_DEBUG") === "1";
+}
+
+/**
+ * How a failed command is reported: library errors (and bad arguments) as `Name: message`, any
+ * other error as one line with a hint, and the stack trace only when debugging.
+ */
+export function describeFailure(e: unknown, debug: boolean): string {
+  const ours = isLibraryError(e);
+  const error = e instanceof Error ? e : new Error(String(e));
+  const badArguments = String((error as { code?: string }).code ?? "").startsWith(
+    "ERR_PARSE_ARGS",
+  );
+  if (debug) return error.stack ?? `${error.name}: ${error.message}`;
+  if (ours) return `${error.name}: ${error.message}`;
+  // node:util's parseArgs explains itself over several lines; one line is enough.
+  if (badArguments) return `OptionError: ${error.message.replace(/\s*\n\s*/g, " ")}`;
+  // Not one of ours: still one line, the first of the message.
+  const first = error.message.split("\n")[0];
+  return `${error.name}: ${first} (rerun with --debug or DITFASTATTN_DEBUG=1 for the stack trace)`;
+}
+
 async function main(): Promise<void> {
-  const [command, ...rest] = Deno.args;
+  const debug = debugRequested(Deno.args);
+  const [command, ...rest] = Deno.args.filter((arg) => arg !== "--debug");
   const run = COMMANDS[command];
   if (!run) {
     console.error(
       `usage: deno run -A --unstable-webgpu cli/main.ts <${
         Object.keys(COMMANDS).join("|")
-      }> [options] (--help for each)`,
+      }> [options] [--debug] (--help for each)`,
     );
     Deno.exit(2);
   }
+  // A rejection nobody awaited would otherwise print Deno's raw report and stack.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    console.error(describeFailure(event.reason, debug));
+    Deno.exit(1);
+  });
   try {
     await run(rest);
   } catch (e) {
-    // Errors of our own families carry the full explanation; no stack trace needed.
-    const error = e as Error;
-    const ours = ["CheckpointError", "DeviceError", "ShapeError", "PlanError", "OptionError"];
-    const badArguments = String((error as { code?: string }).code ?? "").startsWith(
-      "ERR_PARSE_ARGS",
-    );
-    console.error(
-      ours.includes(error.name) || badArguments ? `${error.name}: ${error.message}` : error,
-    );
+    console.error(describeFailure(e, debug));
     Deno.exit(1);
   }
 }

@@ -2,6 +2,8 @@
 
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES, type SamplerName } from "../src/sampling/scheduler.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 
 /** Parses a number option, naming it in the error. */
 export function numberOption(value: string | undefined, name: string, fallback: number): number {
@@ -49,4 +51,54 @@ export function thresholdOption(value: string | undefined): number {
     throw new OptionError(`--threshold must be a positive number, got ${value}`);
   }
   return threshold;
+}
+
+/** The --seed value: an integer 0 … 2³² − 1 (documented in each --help), default 0. */
+export function seedOption(value: string | undefined, name = "seed", fallback = 0): number {
+  const seed = numberOption(value, name, fallback);
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new OptionError(`--${name} must be an integer from 0 to ${MAX_SEED}, got ${value}`);
+  }
+  return seed;
+}
+
+/** The --cfg value when given: a number from 0 to MAX_CFG_SCALE (checked before any kernel). */
+export function cfgOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const cfg = numberOption(value, "cfg", NaN);
+  if (!(cfg >= 0 && cfg <= MAX_CFG_SCALE)) {
+    throw new OptionError(`--cfg must be a number from 0 to ${MAX_CFG_SCALE}, got ${value}`);
+  }
+  return cfg;
+}
+
+/**
+ * The --cols value when given: whole columns, at least 1 and at most one per image (when the
+ * image count is known; else only the first rule, checked again once it is).
+ */
+export function colsOption(value: string | undefined, images?: number): number | undefined {
+  if (value === undefined) return undefined;
+  const cols = numberOption(value, "cols", NaN);
+  const most = images === undefined ? Infinity : Math.max(images, 1);
+  if (!Number.isInteger(cols) || cols < 1 || cols > most) {
+    const range = most === Infinity
+      ? "a positive integer"
+      : `an integer from 1 to ${most} (the number of images)`;
+    throw new OptionError(`--cols must be ${range}, got ${value}`);
+  }
+  return cols;
+}
+
+/** A positive integer option when given (steps, batch sizes, pixel sizes...). */
+export function positiveIntegerOption(
+  value: string | undefined,
+  name: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = numberOption(value, name, NaN);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new OptionError(`--${name} must be an integer from 1 to ${max}, got ${value}`);
+  }
+  return n;
 }

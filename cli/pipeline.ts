@@ -3,14 +3,31 @@
 import { parseArgs } from "node:util";
 import { DiTPipeline } from "../models/dit/pipeline.ts";
 import { ditPlanFit } from "../models/dit/cost.ts";
-import { planOf } from "../src/compression/plan_file.ts";
+import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
-import { dtypeOption, numberOption, samplerOption } from "./options.ts";
-import { getGpu, loadPlan, localFolder, readSchedulerConfigFile } from "../deno.ts";
+import {
+  cfgOption,
+  colsOption,
+  dtypeOption,
+  numberOption,
+  samplerOption,
+  seedOption,
+} from "./options.ts";
+import {
+  checkOutputPath,
+  getGpu,
+  loadPlan,
+  localFolder,
+  readSchedulerConfigFile,
+} from "../deno.ts";
+import { ditCostShape } from "../models/dit/cost.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import { warnIfLongRun } from "./estimate.ts";
 
 const HELP = `deno task pipeline [options]
   --pipeline ROOT     diffusers DiT pipeline folder: transformer/, vae/,
@@ -20,8 +37,9 @@ const HELP = `deno task pipeline [options]
   --scheduler FILE    a scheduler_config.json (with --transformer; default DiT's DDIM schedule)
   --labels LIST       ImageNet class ids or names, comma-separated (default 207)
   --steps N           denoising steps (default 50)
-  --cfg S             guidance scale, ≤1 turns guidance off (default 4)
-  --seed N            noise seed (default 0); image i always gets stream i
+  --cfg S             guidance scale 0 … ${MAX_CFG_SCALE}, ≤1 turns guidance off (default 4)
+  --seed N            noise seed, an integer 0 … ${MAX_SEED} (default 0); image i always gets
+                      stream i
   --sampler NAME      ${SAMPLER_NAMES.join(" | ")} (default: the scheduler config's class)
   --plan FILE         compression plan from 'calibrate --model ROOT/transformer' (fixes steps,
                       sampler and cfg)
@@ -81,12 +99,16 @@ export async function pipelineCommand(args: string[]): Promise<void> {
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const steps = integerOption(values.steps, "steps");
-  const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 4);
-  const seed = integerOption(values.seed, "seed") ?? 0;
+  const cfgScale = cfgOption(values.cfg);
+  const seed = seedOption(values.seed);
   const batchSize = integerOption(values.batch, "batch");
-  const cols = integerOption(values.cols, "cols");
   const parts = values.labels!.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   if (parts.length === 0) throw new OptionError("no class labels given");
+  const cols = colsOption(values.cols, parts.length);
+  const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // The pipeline refuses these too; checked here as well so the error comes before any loading.
+  planSettings(plan, { steps, sampler, cfgScale }, { steps: 50, sampler: "ddim", cfgScale: 4 });
+  await checkOutputPath(values.out!);
 
   const gpu = await getGpu();
   const started = performance.now();
@@ -103,8 +125,19 @@ export async function pipelineCommand(args: string[]): Promise<void> {
         `${((performance.now() - started) / 1000).toFixed(1)}s`,
     );
     const labels = parts.map((p) => /^\d+$/.test(p) ? Number(p) : pipeline.labelIds([p])[0]);
-    const plan = values.plan ? await loadPlan(values.plan) : undefined;
+    if (values.separate) {
+      for (const [i, label] of labels.entries()) {
+        await checkOutputPath(separatePath(values.out!, i, label));
+      }
+    }
+    const model = pipeline.transformer;
+    warnIfLongRun(gpu, ditCostShape(model.config, model.tokens()), {
+      layers: model.layers,
+      steps: plan?.steps ?? steps ?? 50,
+      samples: labels.length * ((plan?.cfgScale ?? cfgScale ?? 4) > 1 ? 2 : 1),
+    });
     let progress: ProgressBar | null = null;
+    let decoding: ProgressBar | null = null;
     const result = await pipeline.generate({
       labels,
       steps,
@@ -117,8 +150,18 @@ export async function pipelineCommand(args: string[]): Promise<void> {
         progress ??= new ProgressBar("denoising", steps * parts);
         progress.update(part * steps + step + 1);
       },
+      onDecode: (image, images) => {
+        if (!decoding) {
+          // Ends the denoising bar's line before the decoding bar starts its own.
+          (progress as ProgressBar | null)?.done();
+          progress = null;
+          decoding = new ProgressBar("decoding", images, "images");
+        }
+        decoding.update(image);
+      },
     });
     (progress as ProgressBar | null)?.done();
+    (decoding as ProgressBar | null)?.done();
     const [, channels, height, width] = result.shape;
     const images = splitImages(result.images, result.shape);
     await writeImageGrid(values.out!, images, { channels, height, width }, cols, "unit");

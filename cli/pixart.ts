@@ -6,12 +6,31 @@ import { PixArtPipeline } from "../models/pixart/pipeline.ts";
 import { pixartLatentGrid } from "../models/pixart/sample.ts";
 import { upscaleFactor } from "../models/vae/config.ts";
 import { planCost } from "../src/compression/plan.ts";
-import { planOf } from "../src/compression/plan_file.ts";
+import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { writeImageGrid } from "./images.ts";
 import { ProgressBar } from "./progress.ts";
-import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
-import { getGpu, loadPlan, localFolder, readPromptEmbeddingFile } from "../deno.ts";
+import {
+  cfgOption,
+  colsOption,
+  dtypeOption,
+  listOption,
+  positiveIntegerOption,
+  requireOption,
+  samplerOption,
+  seedOption,
+} from "./options.ts";
+import {
+  checkOutputPath,
+  getGpu,
+  loadPlan,
+  localFolder,
+  readPromptEmbeddingFile,
+} from "../deno.ts";
+import { pixartCostShape } from "../models/pixart/cost.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import { warnIfLongRun } from "./estimate.ts";
 
 const HELP = `deno task pixart [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -22,13 +41,15 @@ const HELP = `deno task pixart [options]
   --height PX       image height in pixels (default: the model's trained size)
   --width PX        image width in pixels (default: the model's trained size)
   --steps N         denoising steps (default 20)
-  --cfg S           guidance scale, ≤1 turns guidance off (default 4.5)
-  --seed N          noise seed (default 0)
+  --cfg S           guidance scale 0 … ${MAX_CFG_SCALE}, ≤1 turns guidance off (default 4.5)
+  --seed N          noise seed, an integer 0 … ${MAX_SEED} (default 0)
   --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default dpm-solver++)
   --plan FILE       compression plan calibrated for this model and size (its steps, sampler and cfg are used)
   --dtype f32|f16   weight storage on the GPU (default f32)
   --out FILE        output PNG grid (default out/pixart.png)
   --cols N          grid columns`;
+
+const PIXART_DEFAULTS = { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 } as const;
 
 export async function pixartCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -62,16 +83,19 @@ export async function pixartCommand(args: string[]): Promise<void> {
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = {
-    height: values.height === undefined ? undefined : numberOption(values.height, "height", 0),
-    width: values.width === undefined ? undefined : numberOption(values.width, "width", 0),
+    height: positiveIntegerOption(values.height, "height"),
+    width: positiveIntegerOption(values.width, "width"),
   };
-  const seed = numberOption(values.seed, "seed", 0);
-  const cols = values.cols === undefined ? undefined : numberOption(values.cols, "cols", 0);
+  const seed = seedOption(values.seed);
+  const cols = colsOption(values.cols, promptPaths.length);
   // Left undefined when not given, so a plan's settings apply and a contradicting option is
   // refused rather than silently overridden.
-  const steps = values.steps === undefined ? undefined : numberOption(values.steps, "steps", 20);
-  const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 4.5);
+  const steps = positiveIntegerOption(values.steps, "steps");
+  const cfgScale = cfgOption(values.cfg);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // The pipeline refuses these too; checked here as well so the error comes before any loading.
+  planSettings(plan, { steps, sampler, cfgScale }, PIXART_DEFAULTS);
+  await checkOutputPath(values.out!);
 
   const gpu = await getGpu();
   const pipeline = await PixArtPipeline.fromFolders(gpu, {
@@ -98,7 +122,21 @@ export async function pixartCommand(args: string[]): Promise<void> {
           `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
       );
     }
+    const grid = pixartLatentGrid(model, {
+      ...size,
+      vaeScaleFactor: upscaleFactor(pipeline.vae.config),
+    });
+    warnIfLongRun(
+      gpu,
+      pixartCostShape(model.config, model.tokens(grid.latentHeight, grid.latentWidth)),
+      {
+        layers: model.layers,
+        steps: plan?.steps ?? steps ?? 20,
+        samples: prompts.length * ((plan?.cfgScale ?? cfgScale ?? 4.5) > 1 ? 2 : 1),
+      },
+    );
     let progress: ProgressBar | null = null;
+    let decoding: ProgressBar | null = null;
     const result = await pipeline.generate({
       prompts,
       negative,
@@ -112,8 +150,18 @@ export async function pixartCommand(args: string[]): Promise<void> {
         progress ??= new ProgressBar("sampling", total);
         progress.update(step + 1);
       },
+      onDecode: (image, images) => {
+        if (!decoding) {
+          // Ends the sampling bar's line before the decoding bar starts its own.
+          (progress as ProgressBar | null)?.done();
+          progress = null;
+          decoding = new ProgressBar("decoding", images, "images");
+        }
+        decoding.update(image);
+      },
     });
     (progress as ProgressBar | null)?.done();
+    (decoding as ProgressBar | null)?.done();
     await writeImageGrid(
       values.out!,
       result.images,

@@ -8,8 +8,24 @@ import { PIXART_VAE_SCALE } from "../models/pixart/sample.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
-import { listOption, numberOption, samplerOption, thresholdOption } from "./options.ts";
-import { getGpu, localFolder, readPromptEmbeddingFile, savePlan } from "../deno.ts";
+import {
+  cfgOption,
+  listOption,
+  numberOption,
+  positiveIntegerOption,
+  samplerOption,
+  seedOption,
+  thresholdOption,
+} from "./options.ts";
+import {
+  checkOutputPath,
+  getGpu,
+  localFolder,
+  readPromptEmbeddingFile,
+  savePlan,
+} from "../deno.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 
 const HELP = `deno task pixart-calibrate [options]
   --model DIR       diffusers PixArtTransformer2DModel folder (required)
@@ -21,9 +37,9 @@ const HELP = `deno task pixart-calibrate [options]
   --vae-scale F     pixels per latent of the VAE (default ${PIXART_VAE_SCALE})
   --steps N         sampling steps the plan is for (default 20)
   --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default dpm-solver++)
-  --cfg S           guidance scale (default 4.5)
+  --cfg S           guidance scale 0 … ${MAX_CFG_SCALE} (default 4.5)
   --window W        band half-width in tokens (default N/8)
-  --seed N          seed of the calibration noise (default 0)
+  --seed N          seed of the calibration noise, an integer 0 … ${MAX_SEED} (default 0)
   --out FILE        plan file to write (default out/pixart-plan.json)`;
 
 export async function pixartCalibrateCommand(args: string[]): Promise<void> {
@@ -59,7 +75,10 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
     width: values.width === undefined ? undefined : numberOption(values.width, "width", 0),
     vaeScaleFactor: numberOption(values["vae-scale"], "vae-scale", PIXART_VAE_SCALE),
   };
-  const steps = numberOption(values.steps, "steps", 20);
+  const steps = positiveIntegerOption(values.steps, "steps") ?? 20;
+  const seed = seedOption(values.seed);
+  const cfgScale = cfgOption(values.cfg) ?? 4.5;
+  await checkOutputPath(values.out!);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const model = await PixArtModel.load(await getGpu(), localFolder(values.model));
@@ -74,12 +93,12 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
     const progress = new ProgressBar("calibrating", steps);
     const compressed = await compress(
       pixartTarget(model, resolution),
-      { prompts, negative, seed: numberOption(values.seed, "seed", 0) },
+      { prompts, negative, seed },
       {
         threshold,
         steps,
         sampler,
-        cfgScale: numberOption(values.cfg, "cfg", 4.5),
+        cfgScale,
         window,
         onProgress: (p) => progress.update(p.step + 1),
       },

@@ -10,12 +10,31 @@ import { STDiT2Pipeline } from "../models/stdit2/pipeline.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
 import { planCost } from "../src/compression/plan.ts";
-import { planOf } from "../src/compression/plan_file.ts";
+import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
-import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
-import { getGpu, loadPlan, localFolder, readJsonFile, readPromptEmbeddingFile } from "../deno.ts";
+import {
+  cfgOption,
+  dtypeOption,
+  listOption,
+  numberOption,
+  positiveIntegerOption,
+  requireOption,
+  samplerOption,
+  seedOption,
+} from "./options.ts";
+import {
+  checkOutputPath,
+  getGpu,
+  loadPlan,
+  localFolder,
+  readJsonFile,
+  readPromptEmbeddingFile,
+} from "../deno.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import { warnIfLongRun } from "./estimate.ts";
 
 const HELP = `deno task video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
@@ -27,9 +46,9 @@ const HELP = `deno task video [options]
   --height PX          frame height in pixels (default 240)
   --width PX           frame width in pixels (default 426; the latent is ⌊px / VAE factor⌋)
   --steps N            denoising steps (default 100)
-  --cfg S              guidance scale, ≤1 turns guidance off (default 7)
+  --cfg S              guidance scale 0 … ${MAX_CFG_SCALE}, ≤1 turns guidance off (default 7)
   --guided-channels N  ε channels guidance applies to (default 3, as Open-Sora)
-  --seed N             noise seed (default 0)
+  --seed N             noise seed, an integer 0 … ${MAX_SEED} (default 0)
   --sampler NAME       ${SAMPLER_NAMES.join(" | ")} (default ddpm = Open-Sora's IDDPM)
   --plan FILE          compression plan calibrated for this model and video size (video-calibrate)
   --dtype f32|f16      weight storage on the GPU (default f32)
@@ -94,15 +113,20 @@ export async function videoCommand(args: string[]): Promise<void> {
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = videoSizeOptions(values);
-  const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
-  latentVideo(video); // checks the sizes before loading any weights
-  const seed = numberOption(values.seed, "seed", 0);
+  const seed = seedOption(values.seed);
   const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);
   // Left undefined when not given, so a plan's settings apply and a contradicting option is
   // refused rather than silently overridden.
-  const steps = values.steps === undefined ? undefined : numberOption(values.steps, "steps", 100);
-  const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 7);
+  const steps = positiveIntegerOption(values.steps, "steps");
+  const cfgScale = cfgOption(values.cfg);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  // The pipeline refuses these too; checked here as well so the error comes before any loading.
+  planSettings(plan, { steps, sampler, cfgScale }, { steps: 100, sampler: "ddpm", cfgScale: 7 });
+  const paths = videoPaths(values.out!, promptPaths.length);
+  const sheet = values.sheet ?? sheetPath(values.out!);
+  for (const path of [...paths, sheet]) await checkOutputPath(path);
+  const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
+  latentVideo(video); // checks the sizes before loading any weights
 
   const gpu = await getGpu();
   const pipeline = await STDiT2Pipeline.fromFolders(gpu, {
@@ -121,6 +145,11 @@ export async function videoCommand(args: string[]): Promise<void> {
           `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
       );
     }
+    warnIfLongRun(gpu, stdit2PlanFit(model, latentVideo(video)).costShape, {
+      layers: model.layers,
+      steps: plan?.steps ?? steps ?? 100,
+      samples: prompts.length * ((plan?.cfgScale ?? cfgScale ?? 7) > 1 ? 2 : 1),
+    });
     let progress: ProgressBar | null = null;
     let decoding: ProgressBar | null = null;
     const result = await pipeline.generate({
@@ -137,17 +166,20 @@ export async function videoCommand(args: string[]): Promise<void> {
         progress.update(step + 1);
       },
       onDecode: (frame, frames) => {
-        decoding ??= new ProgressBar("decoding", frames);
+        if (!decoding) {
+          // Ends the sampling bar's line before the decoding bar starts its own.
+          (progress as ProgressBar | null)?.done();
+          progress = null;
+          decoding = new ProgressBar("decoding", frames, "frames");
+        }
         decoding.update(frame);
       },
     });
     (progress as ProgressBar | null)?.done();
     (decoding as ProgressBar | null)?.done();
-    const paths = videoPaths(values.out!, result.videos.length);
     for (const [i, video] of result.videos.entries()) {
       await writeVideoApng(paths[i], video, result.height, result.width, size.fps);
     }
-    const sheet = values.sheet ?? sheetPath(values.out!);
     await writeContactSheet(sheet, result.videos, result.height, result.width);
     const samplingSeconds = result.latents.stepSeconds.reduce((a, b) => a + b, 0);
     console.log(

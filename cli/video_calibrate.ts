@@ -13,13 +13,24 @@ import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
 import {
+  cfgOption,
   dtypeOption,
   listOption,
   numberOption,
+  positiveIntegerOption,
   samplerOption,
+  seedOption,
   thresholdOption,
 } from "./options.ts";
-import { getGpu, localFolder, readPromptEmbeddingFile, savePlan } from "../deno.ts";
+import {
+  checkOutputPath,
+  getGpu,
+  localFolder,
+  readPromptEmbeddingFile,
+  savePlan,
+} from "../deno.ts";
+import { MAX_SEED } from "../src/sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 
 const HELP = `deno task video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
@@ -29,9 +40,9 @@ const HELP = `deno task video-calibrate [options]
   --vae DIR         VAE folder whose scale factor sets the latent size (default factor ${STDIT2_VAE_SCALE})
   --steps N         sampling steps the plan is for (default 100)
   --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddpm)
-  --cfg S           guidance scale (default 7)
+  --cfg S           guidance scale 0 … ${MAX_CFG_SCALE} (default 7)
   --window W        band half-width in tokens of one frame (default S/8)
-  --seed N          seed of the calibration noise (default 0)
+  --seed N          seed of the calibration noise, an integer 0 … ${MAX_SEED} (default 0)
   --dtype f32|f16   weight storage on the GPU (default f32)
   --out FILE        plan file to write (default out/video-plan.json)`;
 
@@ -65,7 +76,10 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const dtype = dtypeOption(values.dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
   latentVideo(size);
-  const steps = numberOption(values.steps, "steps", 100);
+  const steps = positiveIntegerOption(values.steps, "steps") ?? 100;
+  const seed = seedOption(values.seed);
+  const cfgScale = cfgOption(values.cfg) ?? 7;
+  await checkOutputPath(values.out!);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const gpu = await getGpu();
@@ -79,12 +93,12 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
     const progress = new ProgressBar("calibrating", steps);
     const compressed = await compress(
       stdit2Target(model, size),
-      { prompts, seed: numberOption(values.seed, "seed", 0) },
+      { prompts, seed },
       {
         threshold,
         steps,
         sampler,
-        cfgScale: numberOption(values.cfg, "cfg", 7),
+        cfgScale,
         window,
         onProgress: (p) => progress.update(p.step + 1),
       },

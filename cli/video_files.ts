@@ -1,8 +1,8 @@
 /** Writing generated videos: an animated PNG per video and one contact sheet of all frames. */
 
-import { dirname, extname } from "node:path";
+import { extname } from "node:path";
 import { imageGrid } from "../src/io/image_grid.ts";
-import { writeApng, writePng } from "../deno.ts";
+import { checkOutputPath, writeApng, writePng } from "../deno.ts";
 
 /** `out.png` for one video; `out-0.png`, `out-1.png`, … for several. */
 export function videoPaths(out: string, count: number): string[] {
@@ -33,7 +33,7 @@ export async function writeVideoApng(
     imageGrid([frame], { channels: 3, height, width, cols: 1, rows: 1, pad: 0, range: "unit" })
       .pixels
   );
-  await Deno.mkdir(dirname(path) || ".", { recursive: true });
+  await checkOutputPath(path);
   const frameMs = Math.min(0xffff, Math.max(1, Math.round(1000 / fps)));
   await writeApng(path, bytes, width, height, 3, { frameMs });
 }
@@ -54,7 +54,7 @@ export async function writeContactSheet(
     rows: videos.length,
     range: "unit",
   });
-  await Deno.mkdir(dirname(path) || ".", { recursive: true });
+  await checkOutputPath(path);
   await writePng(path, grid.pixels, grid.width, grid.height, grid.channels);
   return { width: grid.width, height: grid.height };
 }

@@ -112,6 +112,78 @@ export async function openCheckpoint(path: string): Promise<ShardedCheckpoint> {
   return ShardedCheckpoint.open(localFolder(dirname(path)), basename(path));
 }
 
+/** Why `path` cannot be replaced by a file: a folder, a device, a pipe... (null when it can). */
+async function notReplaceable(path: string): Promise<string | null> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    return null; // absent (or unreadable, which the write itself will report)
+  }
+  if (info.isDirectory) return "is a folder, not a file";
+  if (!info.isFile) {
+    return "is not a regular file (a device, pipe or socket); outputs are written as new files";
+  }
+  return null;
+}
+
+/**
+ * Makes `folder` (and its parents) exist and checks a file can be created in it, with a probe
+ * file that is removed again. Errors are one line naming `what`.
+ */
+async function checkWritableFolder(folder: string, what: string): Promise<void> {
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = await Deno.stat(folder);
+  } catch {
+    // Missing: created below, as the write would.
+  }
+  if (info && !info.isDirectory) {
+    throw new OutputError(`${what}: ${folder} is a file, not a folder`);
+  }
+  if (!info) {
+    try {
+      await Deno.mkdir(folder, { recursive: true });
+    } catch (e) {
+      // Name the culprit when a file sits where a folder on the way should be.
+      for (let above = dirname(folder); above !== dirname(above); above = dirname(above)) {
+        const kind = await Deno.stat(above).then((i) => i.isDirectory, () => null);
+        if (kind === false) throw new OutputError(`${what}: ${above} is a file, not a folder`);
+        if (kind === true) break;
+      }
+      throw new OutputError(
+        `${what}: cannot create the folder ${folder} (${(e as Error).message})`,
+      );
+    }
+  }
+  const probe = join(folder, `.ditfastattn-probe.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+  } catch (e) {
+    throw new OutputError(`${what}: cannot write in ${folder} (${(e as Error).message})`);
+  }
+  await Deno.remove(probe).catch(() => undefined);
+}
+
+/**
+ * Checks, before any long work, that an output file can be written at `path`: the path is not
+ * empty, not a folder or a device, and its folder exists (missing folders are created, as the
+ * write would) and takes new files. The write itself still goes through `writeFileAtomic`.
+ */
+export async function checkOutputPath(path: string): Promise<void> {
+  if (path.trim() === "") throw new OutputError("the output path is empty");
+  if (/[\\/]$/.test(path)) throw new OutputError(`${path}: names a folder, not a file`);
+  const why = await notReplaceable(path);
+  if (why) throw new OutputError(`${path}: ${why}`);
+  await checkWritableFolder(dirname(path) || ".", path);
+}
+
+/** The same for an output folder (a report's): it is created when missing and must take files. */
+export async function checkOutputFolder(path: string): Promise<void> {
+  if (path.trim() === "") throw new OutputError("the output folder is empty");
+  await checkWritableFolder(path, path);
+}
+
 /**
  * Writes a file atomically: the pieces go to a temporary file beside `path`, which is renamed
  * over `path` only when every piece is written. On failure the temporary file is removed, any
@@ -121,6 +193,9 @@ export async function writeFileAtomic(
   path: string,
   produce: (write: (bytes: Uint8Array) => Promise<void>) => Promise<void>,
 ): Promise<void> {
+  const refused = path.trim() === "" ? "the path is empty" : await notReplaceable(path);
+  // A rename would replace a device node (as root, /dev/full) rather than write into it.
+  if (refused) throw new OutputError(`${path || "output"}: cannot write (${refused})`);
   const folder = dirname(path);
   const temporary = join(folder, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
   let file: Deno.FsFile | null = null;

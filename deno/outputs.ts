@@ -4,14 +4,14 @@
  */
 
 import { parsePlanJson, type PlanFile, planToJson } from "../src/compression/plan_file.ts";
-import { PlanError } from "../src/errors.ts";
+import { OutputError, PlanError } from "../src/errors.ts";
 import { type ApngOptions, encodeApng } from "../src/io/apng.ts";
 import { encodePng, type PngChannels, type PngOptions } from "../src/io/png.ts";
 import { type PromptEmbedding, readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { encodeSafetensors, type TensorToWrite } from "../src/io/safetensors_writer.ts";
 import { readSchedulerConfig, type SchedulerConfig } from "../src/sampling/scheduler_config.ts";
 import { basename, dirname } from "node:path";
-import { localFolder, openSafetensors, writeFileAtomic } from "./files.ts";
+import { checkOutputPath, localFolder, openSafetensors, writeFileAtomic } from "./files.ts";
 import type { JsonConfig } from "../src/io/config.ts";
 import { readJsonConfig } from "../src/io/model_folder.ts";
 
@@ -54,10 +54,26 @@ export function writeSafetensors(
   return writeFileAtomic(path, (write) => encodeSafetensors(path, tensors, metadata, write));
 }
 
-/** Writes a plan file (JSON), creating its folder. */
+/**
+ * Writes a plan file (JSON), creating its folder. A plan can cost hours of calibration, so when
+ * `path` cannot be written the plan is kept in a temporary file and the OutputError says where.
+ */
 export async function savePlan(path: string, plan: PlanFile): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await writeBytes(path, planToJson(plan));
+  const json = planToJson(plan);
+  try {
+    await checkOutputPath(path);
+    await writeBytes(path, json);
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    let kept: string;
+    try {
+      kept = await Deno.makeTempFile({ prefix: "ditfastattn-plan-", suffix: ".json" });
+      await writeBytes(kept, json);
+    } catch {
+      throw e;
+    }
+    throw new OutputError(`${e.message}; the plan was kept in ${kept}`);
+  }
 }
 
 /** Reads and checks a plan file. */

@@ -6,6 +6,7 @@ import { FrechetEvaluator } from "./frechet.ts";
 import { fashionMnistAvailable } from "./fashion_mnist.ts";
 import { meanRelativeError, psnr, ssim } from "./image_metrics.ts";
 import { scatterPlotSvg } from "./svg_plot.ts";
+import { writeBytes } from "../deno.ts";
 
 export interface DemoRow {
   name: string;
@@ -151,7 +152,7 @@ export async function writeDemoReport(
     "Files: `full.png`, `plan-<δ>.png` (all samples), `comparison.png` (one row per setting, one sample per class), " +
       "`quality_vs_macs.svg`, `report.json`, `plans/`.",
   );
-  await Deno.writeTextFile(join(settings.out, "report.md"), lines.join("\n") + "\n");
+  await writeBytes(join(settings.out, "report.md"), lines.join("\n") + "\n");
   const json = {
     settings,
     adapter,
@@ -159,7 +160,7 @@ export async function writeDemoReport(
     frechetNote: demo.frechetNote,
     rows: demo.rows.map(({ images: _images, ...rest }) => rest),
   };
-  await Deno.writeTextFile(join(settings.out, "report.json"), JSON.stringify(json, null, 1) + "\n");
+  await writeBytes(join(settings.out, "report.json"), JSON.stringify(json, null, 1) + "\n");
   const compressed = demo.rows.filter((r) => r.threshold !== null);
   const svg = scatterPlotSvg(
     [{
@@ -177,5 +178,5 @@ export async function writeDemoReport(
       yLabel: "PSNR (dB)",
     },
   );
-  await Deno.writeTextFile(join(settings.out, "quality_vs_macs.svg"), svg);
+  await writeBytes(join(settings.out, "quality_vs_macs.svg"), svg);
 }

@@ -7,15 +7,13 @@
  */
 
 import { join } from "node:path";
-import { ShapeError } from "../src/errors.ts";
+import { DatasetError, ShapeError } from "../src/errors.ts";
+
+/** The dataset is missing, truncated or not in the IDX format expected (a library error family). */
+export { DatasetError };
 
 /** Where `apt-get install -y dataset-fashion-mnist` puts the files. */
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
-
-/** The dataset is missing, truncated or not in the IDX format expected. */
-export class DatasetError extends Error {
-  override name = "DatasetError";
-}
 
 /** One split of Fashion-MNIST: `count` row-major 28×28 uint8 images and their labels 0..9. */
 export interface FashionMnist {

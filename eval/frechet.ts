@@ -21,6 +21,7 @@ import {
   toUnitRange,
 } from "./fashion_mnist.ts";
 import { symmetricEigen } from "./linalg.ts";
+import { writeBytes } from "../deno.ts";
 import { fitPcaFeatures, type PcaFeatures, project } from "./pca.ts";
 
 export { fitPcaFeatures, type PcaFeatures, project } from "./pca.ts";
@@ -292,7 +293,7 @@ async function readCachedPca(
 
 async function writeCachedPca(path: string, pca: PcaFeatures): Promise<void> {
   // JSON prints doubles in shortest round-trip form, so a cached basis reproduces exactly.
-  await Deno.writeTextFile(
+  await writeBytes(
     path,
     JSON.stringify({
       format: CACHE_FORMAT,

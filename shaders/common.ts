@@ -2,7 +2,11 @@
 
 /** Formats a number as a WGSL f32 literal (always with a decimal point or exponent). */
 export function f32Literal(x: number): string {
-  if (!Number.isFinite(x)) throw new RangeError(`cannot write ${x} as a WGSL literal`);
+  // 3.5e38 is a finite double but no f32: WGSL would refuse the whole shader with a compile
+  // dump. Callers check user values first; this keeps any that slip through to one line.
+  if (!Number.isFinite(Math.fround(x))) {
+    throw new RangeError(`cannot write ${x} as a WGSL f32 literal (outside the float32 range)`);
+  }
   const s = x.toString();
   return /[.eE]/.test(s) ? s : s + ".0";
 }

@@ -30,6 +30,19 @@ export class OutputError extends Error {
   override name = "OutputError";
 }
 
+/**
+ * A computation produced NaN or infinity (weights or options that overflow float32); the
+ * message names the step or tensor where it appeared.
+ */
+export class NumericsError extends Error {
+  override name = "NumericsError";
+}
+
+/** A data set (Fashion-MNIST for the demo metrics) is missing or malformed. */
+export class DatasetError extends Error {
+  override name = "DatasetError";
+}
+
 /** The error classes above, by name (the CLI prints these as one line, without a stack). */
 export const LIBRARY_ERROR_NAMES: readonly string[] = [
   "CheckpointError",
@@ -38,6 +51,8 @@ export const LIBRARY_ERROR_NAMES: readonly string[] = [
   "PlanError",
   "OptionError",
   "OutputError",
+  "NumericsError",
+  "DatasetError",
 ];
 
 /** True for an error of the library's own families. */

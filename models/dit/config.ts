@@ -1,6 +1,7 @@
 /** DiT model configuration from a diffusers `config.json` (DiTTransformer2DModel or legacy). */
 
 import { CheckpointError } from "../../src/errors.ts";
+import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
 
 export interface DiTConfig {
   /** Latent (or pixel) height and width the model was trained at. */
@@ -94,6 +95,16 @@ export function parseDiTConfig(raw: Record<string, unknown>, file: string): DiTC
     numClasses: positiveInteger(raw, "num_embeds_ada_norm", file, 1000),
     normEps: field(raw, "norm_eps", file, 1e-5),
   };
+  checkFieldRanges(file, [
+    { key: "sample_size", value: config.sampleSize, min: 1, max: B.sampleSize, integer: true },
+    { key: "patch_size", value: config.patchSize, min: 1, max: B.patch, integer: true },
+    { key: "in_channels", value: inChannels, min: 1, max: B.channels, integer: true },
+    { key: "num_layers", value: config.numLayers, min: 1, max: B.layers, integer: true },
+    { key: "num_attention_heads", value: config.numHeads, min: 1, max: B.heads, integer: true },
+    { key: "attention_head_dim", value: config.headDim, min: 1, max: B.channels, integer: true },
+    { key: "num_embeds_ada_norm", value: config.numClasses, min: 1, max: B.classes, integer: true },
+    { key: "norm_eps", value: config.normEps, min: 0, max: 1, aboveMin: true },
+  ]);
   if (config.sampleSize % config.patchSize !== 0) {
     throw new CheckpointError(
       `${file}: sample_size ${config.sampleSize} is not divisible by patch_size ${config.patchSize}`,

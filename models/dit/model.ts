@@ -6,7 +6,6 @@
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { add } from "../../src/ops/elementwise.ts";
 import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
@@ -19,7 +18,13 @@ import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights
 import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
+import {
+  type FamilyFromSources,
+  type FamilyLoad,
+  familyLoaders,
+  type ModelFamily,
+  TransformerShape,
+} from "../../src/nn/model_family.ts";
 
 export interface DiTLoadOptions {
   /**
@@ -79,10 +84,11 @@ export class DiTModel extends TransformerShape {
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
    * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
    */
-  static readonly load = familyLoaders(DIT_FAMILY).load;
+  static readonly load: FamilyLoad<DiTLoadOptions, DiTModel> = familyLoaders(DIT_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static readonly fromSources = familyLoaders(DIT_FAMILY).fromSources;
+  static readonly fromSources: FamilyFromSources<DiTLoadOptions, DiTModel> =
+    familyLoaders(DIT_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(

@@ -80,6 +80,8 @@ export interface DiTGenerateOptions {
   /** Images per denoising batch (default: as many as keep every activation in one binding). */
   batchSize?: number;
   onStep?: (progress: StepProgress) => void;
+  /** Called after each image is decoded by the VAE. */
+  onDecode?: (image: number, images: number) => void;
 }
 
 export interface StepProgress {
@@ -339,7 +341,7 @@ export class DiTPipeline {
       stepSeconds.push(result.stepSeconds);
     }
     const started = performance.now();
-    const images = await this.decode(latents, labels.length);
+    const images = await this.decode(latents, labels.length, options.onDecode);
     const size = this.imageSize;
     return {
       images,
@@ -352,7 +354,11 @@ export class DiTPipeline {
   }
 
   /** Decodes latents [count, C, h, w] to images in [0, 1], one image at a time. */
-  async decode(latents: Float32Array, count: number): Promise<Float32Array> {
+  async decode(
+    latents: Float32Array,
+    count: number,
+    onDecode?: (image: number, images: number) => void,
+  ): Promise<Float32Array> {
     const { inChannels, sampleSize } = this.transformer.config;
     const perLatent = inChannels * sampleSize * sampleSize;
     const size = this.imageSize;
@@ -373,6 +379,7 @@ export class DiTPipeline {
       } finally {
         image.release();
       }
+      onDecode?.(i + 1, count);
     }
     return images;
   }

@@ -4,7 +4,9 @@ import type { AttentionRuntime } from "../../src/compression/attention_runtime.t
 import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
+import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
 import {
+  checkCfgScale,
   initialNoise,
   isGuided,
   loopHooks,
@@ -60,6 +62,15 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
   const { inChannels, sampleSize, numClasses } = model.config;
   const batch = labels.length;
   const perSample = inChannels * sampleSize * sampleSize;
+  checkCfgScale(cfgScale);
+  checkSamplingFits(model.gpu, {
+    what: `DiT at ${sampleSize}×${sampleSize} latents`,
+    samples: batch,
+    modelBatch: isGuided(cfgScale) ? 2 * batch : batch,
+    latentShape: [inChannels, sampleSize, sampleSize],
+    tokens: model.tokens(),
+    width: model.width,
+  });
   const noise = initialNoise(options.noise, seed, batch, perSample);
   const guided = isGuided(cfgScale);
   const ids = guided ? [...labels, ...labels.map(() => numClasses)] : [...labels];

@@ -11,7 +11,13 @@ import {
 } from "../../src/nn/weight_loading.ts";
 import { type DiTConfig, hiddenSize } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
-import { checkWeightBindings, checkWeights, type GpuWeight } from "../../src/nn/weight_check.ts";
+import {
+  checkBlockCount,
+  checkWeightBindings,
+  checkWeights,
+  finiteWeights,
+  type GpuWeight,
+} from "../../src/nn/weight_check.ts";
 
 export interface DiTBlockWeights {
   timestepLinear1: LinearWeights;
@@ -89,6 +95,7 @@ export async function loadDiTWeights(
   dtype: DType,
   freePackedWeights = false,
 ): Promise<DiTWeights> {
+  checkBlockCount(source, "transformer_blocks", config.numLayers, "num_layers");
   checkWeights(source, expectedDiTShapes(config), "DiT");
   checkWeightBindings(
     source.path,
@@ -96,6 +103,7 @@ export async function loadDiTWeights(
     gpu.limits.maxStorageBufferBindingSize,
     "DiT",
   );
+  source = finiteWeights(source);
   const blocks: DiTBlockWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;

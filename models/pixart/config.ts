@@ -8,6 +8,7 @@ import {
   optionalNumber,
   optionalString,
 } from "../../src/io/config.ts";
+import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
 
 export interface PixArtConfig {
   /** Latent height and width the model was trained at (128 for the 1024 px models). */
@@ -106,6 +107,23 @@ export function parsePixArtConfig(raw: JsonConfig, file: string): PixArtConfig {
     useAdditionalConditions: optionalBoolean(raw, "use_additional_conditions", file) ??
       sampleSize === 128,
   };
+  checkFieldRanges(file, [
+    { key: "sample_size", value: sampleSize, min: 1, max: B.sampleSize, integer: true },
+    { key: "patch_size", value: patchSize, min: 1, max: B.patch, integer: true },
+    { key: "in_channels", value: inChannels, min: 1, max: B.channels, integer: true },
+    { key: "num_layers", value: config.numLayers, min: 1, max: B.layers, integer: true },
+    { key: "num_attention_heads", value: numHeads, min: 1, max: B.heads, integer: true },
+    { key: "attention_head_dim", value: headDim, min: 1, max: B.channels, integer: true },
+    { key: "caption_channels", value: captionChannels, min: 1, max: B.channels, integer: true },
+    { key: "norm_eps", value: config.normEps, min: 0, max: 1, aboveMin: true },
+    {
+      key: "interpolation_scale",
+      value: config.interpolationScale,
+      min: 0,
+      max: 1e3,
+      aboveMin: true,
+    },
+  ]);
   const width = pixartWidth(config);
   const crossDim = optionalInteger(raw, "cross_attention_dim", file) ?? width;
   if (crossDim !== width) {

@@ -8,7 +8,6 @@
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { crossAttention } from "../../src/ops/attention.ts";
 import { concatLastAxis } from "../../src/ops/concat.ts";
@@ -22,7 +21,13 @@ import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { feedForward } from "../../src/nn/feed_forward.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
+import {
+  type FamilyFromSources,
+  type FamilyLoad,
+  familyLoaders,
+  type ModelFamily,
+  TransformerShape,
+} from "../../src/nn/model_family.ts";
 import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
 import {
   type EmbedderWeights,
@@ -89,10 +94,12 @@ export class PixArtModel extends TransformerShape {
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
    * sharded). Keys and shapes are all checked before any upload.
    */
-  static readonly load = familyLoaders(PIXART_FAMILY).load;
+  static readonly load: FamilyLoad<PixArtLoadOptions, PixArtModel> =
+    familyLoaders(PIXART_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static readonly fromSources = familyLoaders(PIXART_FAMILY).fromSources;
+  static readonly fromSources: FamilyFromSources<PixArtLoadOptions, PixArtModel> =
+    familyLoaders(PIXART_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(

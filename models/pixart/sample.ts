@@ -4,7 +4,9 @@ import type { AttentionRuntime } from "../../src/compression/attention_runtime.t
 import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
+import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
 import {
+  checkCfgScale,
   initialNoise,
   isGuided,
   loopHooks,
@@ -162,11 +164,20 @@ export async function samplePixArt(
 ): Promise<LoopResult> {
   const { prompts, negative, steps = 20, cfgScale = 4.5, seed = 0 } = options;
   const sampler = options.sampler ?? "dpm-solver++";
+  checkCfgScale(cfgScale);
   const guided = isGuided(cfgScale);
   checkPrompts(model, prompts, negative, guided);
   const grid = pixartLatentGrid(model, options);
   const batch = prompts.length;
   const perSample = model.inChannels * grid.latentHeight * grid.latentWidth;
+  checkSamplingFits(model.gpu, {
+    what: `PixArt at ${grid.height}×${grid.width} px`,
+    samples: batch,
+    modelBatch: guided ? 2 * batch : batch,
+    latentShape: [model.inChannels, grid.latentHeight, grid.latentWidth],
+    tokens: model.tokens(grid.latentHeight, grid.latentWidth),
+    width: model.width,
+  });
   const noise = initialNoise(options.noise, seed, batch, perSample);
   const conditioning = captionConditioning(model, prompts, guided ? negative : undefined, grid);
   try {

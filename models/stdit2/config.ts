@@ -13,6 +13,7 @@ import {
   optionalNumberArray,
   optionalString,
 } from "../../src/io/config.ts";
+import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
 
 export interface STDiT2Config {
   depth: number;
@@ -70,6 +71,12 @@ export function parseSTDiT2Config(config: JsonConfig, file: string): STDiT2Confi
   }
   const hiddenSize = positive(config, "hidden_size", file, 1152);
   const numHeads = positive(config, "num_heads", file, 16);
+  checkFieldRanges(file, [
+    ...patch.map((p, i) => ({ key: `patch_size[${i}]`, value: p, min: 1, max: B.patch })),
+    { key: "hidden_size", value: hiddenSize, min: 1, max: B.channels },
+    { key: "num_heads", value: numHeads, min: 1, max: B.heads },
+    { key: "mlp_ratio", value: optionalNumber(config, "mlp_ratio", file) ?? 4, min: 0, max: 64 },
+  ]);
   if (hiddenSize % numHeads !== 0) {
     throw new CheckpointError(
       `${file}: hidden_size ${hiddenSize} is not divisible by num_heads ${numHeads}`,
@@ -88,7 +95,7 @@ export function parseSTDiT2Config(config: JsonConfig, file: string): STDiT2Confi
   if (!(mlpHidden >= 1)) throw new CheckpointError(`${file}: mlp_ratio ${mlpRatio} is not usable`);
   const inChannels = positive(config, "in_channels", file, 4);
   const predSigma = optionalBoolean(config, "pred_sigma", file) ?? true;
-  return {
+  const parsed: STDiT2Config = {
     depth: positive(config, "depth", file, 28),
     hiddenSize,
     numHeads,
@@ -101,6 +108,14 @@ export function parseSTDiT2Config(config: JsonConfig, file: string): STDiT2Confi
     mlpHidden,
     qkNorm: optionalBoolean(config, "qk_norm", file) ?? false,
   };
+  checkFieldRanges(file, [
+    { key: "depth", value: parsed.depth, min: 1, max: B.layers },
+    { key: "in_channels", value: inChannels, min: 1, max: B.channels },
+    { key: "caption_channels", value: parsed.captionChannels, min: 1, max: B.channels },
+    { key: "model_max_length", value: parsed.modelMaxLength, min: 1, max: B.tokens },
+    { key: "input_sq_size", value: parsed.inputSqSize, min: 1, max: B.channels },
+  ]);
+  return parsed;
 }
 
 export function headDim(config: STDiT2Config): number {

@@ -9,7 +9,6 @@ import type { StagedPass } from "../../src/sampling/staged_model.ts";
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { crossAttention, fullAttention } from "../../src/ops/attention.ts";
 import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
@@ -27,7 +26,13 @@ import type { VideoConditioning } from "./conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./position.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
+import {
+  type FamilyFromSources,
+  type FamilyLoad,
+  familyLoaders,
+  type ModelFamily,
+  TransformerShape,
+} from "../../src/nn/model_family.ts";
 import {
   loadSTDiT2Weights,
   type ScalarEmbedderWeights,
@@ -118,10 +123,12 @@ export class STDiT2Model extends TransformerShape {
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
-  static readonly load = familyLoaders(STDIT2_FAMILY).load;
+  static readonly load: FamilyLoad<STDiT2LoadOptions, STDiT2Model> =
+    familyLoaders(STDIT2_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static readonly fromSources = familyLoaders(STDIT2_FAMILY).fromSources;
+  static readonly fromSources: FamilyFromSources<STDiT2LoadOptions, STDiT2Model> =
+    familyLoaders(STDIT2_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(

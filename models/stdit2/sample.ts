@@ -10,7 +10,9 @@ import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
 import { DdpmScheduler } from "../../src/sampling/ddpm.ts";
 import { batchNoise } from "../../src/sampling/prng.ts";
+import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
 import {
+  checkCfgScale,
   initialNoise,
   isGuided,
   loopHooks,
@@ -177,6 +179,16 @@ export async function sampleSTDiT2(
   const batch = prompts.length;
   const shape = [batch, model.inChannels, video.frames, video.latentHeight, video.latentWidth];
   const perSample = shape.slice(1).reduce((a, d) => a * d, 1);
+  checkCfgScale(cfgScale);
+  const grid = model.grid(video.frames, video.latentHeight, video.latentWidth);
+  checkSamplingFits(model.gpu, {
+    what: `STDiT2 at ${video.frames} frames of ${video.height}×${video.width} px`,
+    samples: batch,
+    modelBatch: isGuided(cfgScale) ? 2 * batch : batch,
+    latentShape: shape.slice(1),
+    tokens: grid.frames * grid.tokensPerFrame,
+    width: model.width,
+  });
   const noise = initialNoise(options.noise, seed, batch, perSample);
   const scheduler = options.scheduler ?? (sampler === "ddpm"
     ? new DdpmScheduler(

@@ -8,7 +8,7 @@ import { loadFloat, loadLinear } from "../../src/nn/weight_loading.ts";
 import type { LinearWeights } from "../../src/nn/layers.ts";
 import { headDim, type STDiT2Config } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
-import { checkWeights } from "../../src/nn/weight_check.ts";
+import { checkBlockCount, checkWeights, finiteWeights } from "../../src/nn/weight_check.ts";
 
 /** Sinusoid width every scalar embedder (timestep, size, frames, fps) starts from. */
 export const SINUSOID_CHANNELS = 256;
@@ -210,7 +210,9 @@ export async function loadSTDiT2Weights(
         `${config.captionChannels}], the null caption classifier-free guidance needs`,
     );
   }
+  checkBlockCount(source, "blocks", config.depth, "depth");
   checkWeights(source, expectedSTDiT2Shapes(config), "STDiT2");
+  source = finiteWeights(source);
   const blocks: STDiT2BlockWeights[] = [];
   for (let i = 0; i < config.depth; i++) {
     const block = await loadBlock(gpu, source, i, config, dtype);

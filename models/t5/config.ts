@@ -14,6 +14,7 @@ import {
   optionalString,
   requireInteger,
 } from "../../src/io/config.ts";
+import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
 
 export interface T5Config {
   /** Width of the residual stream (`d_model`). */
@@ -111,11 +112,34 @@ export function parseT5Config(json: unknown, file = "config.json"): T5Config {
     ),
     layerNormEpsilon: optionalNumber(raw, "layer_norm_epsilon", file) ?? 1e-6,
   };
+  checkFieldRanges(file, [
+    { key: "d_model", value: config.dModel, min: 1, max: B.channels },
+    { key: "d_kv", value: config.dKv, min: 1, max: B.channels },
+    { key: "num_heads", value: config.numHeads, min: 1, max: B.heads },
+    { key: "d_ff", value: config.dFf, min: 1, max: 4 * B.channels },
+    { key: "num_layers", value: config.numLayers, min: 1, max: B.layers },
+    { key: "vocab_size", value: config.vocabSize, min: 1, max: 1 << 22 },
+    {
+      key: "relative_attention_num_buckets",
+      value: config.relativeAttentionNumBuckets,
+      min: 1,
+      max: B.tokens,
+    },
+    {
+      key: "relative_attention_max_distance",
+      value: config.relativeAttentionMaxDistance,
+      min: 1,
+      max: B.tokens,
+    },
+  ]);
   if (!(config.layerNormEpsilon > 0)) {
     throw new CheckpointError(
       `${file}: "layer_norm_epsilon" must be a positive number, got ${config.layerNormEpsilon}`,
     );
   }
+  checkFieldRanges(file, [
+    { key: "layer_norm_epsilon", value: config.layerNormEpsilon, min: 0, max: 1, aboveMin: true },
+  ]);
   // Bidirectional buckets: half per direction, half of those exact. Both halvings must leave at
   // least one bucket, and the log-spaced range must be non-empty (log(max_distance / max_exact)
   // is a divisor).

@@ -11,7 +11,13 @@ import type { TensorSource } from "../../src/io/safetensors.ts";
 import { uploadTableChunks } from "../../src/ops/embedding.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
 import { Tensor } from "../../src/tensor.ts";
-import { checkWeightBindings, checkWeights, type GpuWeight } from "../../src/nn/weight_check.ts";
+import {
+  checkBlockCount,
+  checkWeightBindings,
+  checkWeights,
+  finiteWeights,
+  type GpuWeight,
+} from "../../src/nn/weight_check.ts";
 import { type T5Config, t5InnerDim } from "./config.ts";
 
 /** The names the embedding table goes by: the encoder's own, or the shared one it is tied to. */
@@ -119,6 +125,7 @@ export function checkT5Weights(
   config: T5Config,
   dtype: T5WeightDtype,
 ): void {
+  checkBlockCount(source, "encoder.block", config.numLayers, "num_layers");
   const expected = expectedT5Shapes(config, source);
   for (const name of source.names()) {
     if (IGNORED.test(name)) expected.set(name, source.info(name).shape);
@@ -195,6 +202,7 @@ export async function loadT5Weights(
 ): Promise<T5Weights> {
   const { dtype } = options;
   checkT5Weights(gpu, source, config, dtype);
+  source = finiteWeights(source);
   const loaded: Tensor[] = [];
   const keep = <T extends Tensor | Tensor[]>(t: T): T => {
     loaded.push(...(Array.isArray(t) ? t : [t]));

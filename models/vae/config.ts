@@ -9,6 +9,7 @@ import {
   optionalNumberArray,
   optionalString,
 } from "../../src/io/config.ts";
+import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
 
 export interface VaeConfig {
   latentChannels: number;
@@ -92,6 +93,27 @@ export function parseVaeConfig(raw: JsonConfig, file: string): VaeConfig {
     usePostQuantConv: optionalBoolean(raw, "use_post_quant_conv", file) ?? true,
     midBlockAttention: optionalBoolean(raw, "mid_block_add_attention", file) ?? true,
   };
+  checkFieldRanges(file, [
+    // 2^(levels − 1) is the upscale factor; 8 levels already upscale 128×.
+    { key: "block_out_channels (count)", value: blockOutChannels.length, min: 1, max: 8 },
+    ...blockOutChannels.map((c, i) => ({
+      key: `block_out_channels[${i}]`,
+      value: c,
+      min: 1,
+      max: B.channels,
+    })),
+    { key: "latent_channels", value: config.latentChannels, min: 1, max: B.channels },
+    { key: "out_channels", value: config.outChannels, min: 1, max: 4 },
+    { key: "layers_per_block", value: config.layersPerBlock, min: 1, max: 64 },
+    { key: "norm_num_groups", value: config.normGroups, min: 1, max: B.channels },
+    {
+      key: "scaling_factor (magnitude)",
+      value: Math.abs(config.scalingFactor),
+      min: 1e-6,
+      max: 1e6,
+    },
+    { key: "shift_factor", value: Math.abs(config.shiftFactor), min: 0, max: 1e6 },
+  ]);
   if (!(config.scalingFactor !== 0)) {
     throw new CheckpointError(`${file}: "scaling_factor" must be non-zero`);
   }

@@ -9,7 +9,6 @@
 
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import type { Folder } from "../../src/io/folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import {
   conv2d,
@@ -23,7 +22,12 @@ import { linear } from "../../src/ops/linear.ts";
 import { softmax } from "../../src/ops/softmax.ts";
 import { Tensor } from "../../src/tensor.ts";
 import { weightDtype } from "../../src/io/model_folder.ts";
-import { familyLoaders, type ModelFamily } from "../../src/nn/model_family.ts";
+import {
+  type FamilyFromSources,
+  type FamilyLoad,
+  familyLoaders,
+  type ModelFamily,
+} from "../../src/nn/model_family.ts";
 import { parseVaeConfig, upscaleFactor, VAE_NORM_EPS, type VaeConfig } from "./config.ts";
 import {
   type AttentionWeights,
@@ -69,10 +73,11 @@ export class VaeDecoder {
   ) {}
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
-  static readonly load = familyLoaders(VAE_FAMILY).load;
+  static readonly load: FamilyLoad<VaeLoadOptions, VaeDecoder> = familyLoaders(VAE_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static readonly fromSources = familyLoaders(VAE_FAMILY).fromSources;
+  static readonly fromSources: FamilyFromSources<VaeLoadOptions, VaeDecoder> =
+    familyLoaders(VAE_FAMILY).fromSources;
 
   /** Builds a decoder from any tensor source (checked up front, all problems in one error). */
   static async fromSource(

@@ -8,7 +8,12 @@ import type { Gpu } from "../../src/gpu/context.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { Tensor } from "../../src/tensor.ts";
 import type { VaeConfig } from "./config.ts";
-import { checkWeightBindings, checkWeights, type GpuWeight } from "../../src/nn/weight_check.ts";
+import {
+  checkWeightBindings,
+  checkWeights,
+  finiteWeights,
+  type GpuWeight,
+} from "../../src/nn/weight_check.ts";
 
 export interface ConvWeights {
   /** [Cout, Cin, k, k] */
@@ -245,7 +250,7 @@ export async function loadVaeDecoderWeights(
   config: VaeConfig,
   dtype: VaeWeightDtype = "f32",
 ): Promise<VaeDecoderWeights> {
-  const source = decoderSource(checkpoint);
+  let source = decoderSource(checkpoint);
   const shapes = expectedVaeShapes(config, source);
   checkWeights(source, shapes, "VAE decoder");
   const stored = new Map<string, GpuWeight>();
@@ -255,6 +260,7 @@ export async function loadVaeDecoderWeights(
     stored.set(name, { shape, dtype: matrix ? dtype : "f32" });
   }
   checkWeightBindings(source.path, stored, gpu.limits.maxStorageBufferBindingSize, "VAE decoder");
+  source = finiteWeights(source);
   const top = config.blockOutChannels[config.blockOutChannels.length - 1];
   const upBlocks: UpBlockWeights[] = [];
   for (let i = 0; i < config.blockOutChannels.length; i++) {

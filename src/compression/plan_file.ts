@@ -3,10 +3,12 @@
  * atomically; refused with a PlanError when they do not belong to the model or step count.
  */
 
-import type { AttentionMethod } from "./methods.ts";
+import { ATTENTION_METHODS, type AttentionMethod, isAttentionMethod } from "./methods.ts";
 import { type AttentionPlan, type CostShape, validatePlan } from "./plan.ts";
 import { OptionError, PlanError } from "../errors.ts";
-import type { SamplerName } from "../sampling/scheduler.ts";
+import { SAMPLER_NAMES, type SamplerName } from "../sampling/scheduler.ts";
+import { MAX_SEED } from "../sampling/prng.ts";
+import { MAX_CFG_SCALE } from "../sampling/sample_loop.ts";
 
 export const PLAN_FORMAT = "ditfastattn-plan";
 export const PLAN_VERSION = 1;
@@ -45,17 +47,44 @@ export function planToJson(plan: PlanFile): string {
   return JSON.stringify(plan, null, 1) + "\n";
 }
 
-function requireField(
+/** Model families plan files are written for. */
+export const PLAN_FAMILIES: readonly string[] = ["dit", "pixart", "stdit2"];
+
+/** Bounds of a plan's counts: far above real plans, far below what would allocate gigabytes. */
+const PLAN_BOUNDS = { layers: 1000, steps: 10000, tokens: 1 << 24, nCalib: 1 << 20 };
+
+function shown(value: unknown): string {
+  if (value === undefined) return "missing";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+function fail(path: string, key: string, expected: string, value: unknown): never {
+  throw new PlanError(`${path}: field "${key}" must be ${expected}, got ${shown(value)}`);
+}
+
+function requireNumber(
   raw: Record<string, unknown>,
   key: string,
-  type: "number" | "string" | "object",
   path: string,
-): void {
-  if (typeof raw[key] !== type || raw[key] === null) {
-    throw new PlanError(
-      `${path}: field "${key}" must be a ${type}, got ${JSON.stringify(raw[key])}`,
-    );
+  range: { min: number; max: number; integer?: boolean },
+  prefix = "",
+): number {
+  const value = raw[key];
+  const { min, max, integer } = range;
+  if (
+    typeof value !== "number" || !(value >= min && value <= max) ||
+    (integer && !Number.isInteger(value))
+  ) {
+    fail(path, prefix + key, `${integer ? "an integer" : "a number"} from ${min} to ${max}`, value);
   }
+  return value;
+}
+
+function requireString(raw: Record<string, unknown>, key: string, path: string, prefix = "") {
+  const value = raw[key];
+  if (typeof value !== "string" || value === "") fail(path, prefix + key, "a string", value);
+  return value;
 }
 
 /** Parses and checks a plan file's text; `path` names it in errors. */
@@ -69,7 +98,11 @@ export function parsePlanJson(text: string, path: string): PlanFile {
   return checkPlanValue(raw, path);
 }
 
-/** Checks a plan given as a JSON value (format, version, fields, method table). */
+/**
+ * Checks a plan given as a JSON value: format and version, then every field's type and range
+ * (the model it is for, steps, sampler, guidance scale, window, seed, candidates and the method
+ * table), so a hand-edited or truncated plan fails here naming the field, never later.
+ */
 export function checkPlanValue(raw: unknown, path = "plan"): PlanFile {
   if (
     typeof raw !== "object" || raw === null ||
@@ -83,18 +116,51 @@ export function checkPlanValue(raw: unknown, path = "plan"): PlanFile {
       `${path}: plan format version ${plan.version} is not supported (expected ${PLAN_VERSION})`,
     );
   }
-  for (const key of ["steps", "window", "threshold", "cfgScale", "nCalib", "seed"]) {
-    requireField(plan, key, "number", path);
-  }
-  requireField(plan, "sampler", "string", path);
-  requireField(plan, "model", "object", path);
   const model = plan.model as Record<string, unknown>;
-  requireField(model, "configHash", "string", path);
-  requireField(model, "layers", "number", path);
+  if (typeof model !== "object" || model === null || Array.isArray(model)) {
+    fail(path, "model", "an object", model);
+  }
+  const family = requireString(model, "family", path, "model.");
+  if (!PLAN_FAMILIES.includes(family)) {
+    fail(path, "model.family", `one of ${PLAN_FAMILIES.join(", ")}`, family);
+  }
+  requireString(model, "configHash", path, "model.");
+  const layers = requireNumber(model, "layers", path, {
+    min: 1,
+    max: PLAN_BOUNDS.layers,
+    integer: true,
+  }, "model.");
+  const tokens = requireNumber(model, "tokens", path, {
+    min: 1,
+    max: PLAN_BOUNDS.tokens,
+    integer: true,
+  }, "model.");
+  const steps = requireNumber(plan, "steps", path, {
+    min: 1,
+    max: PLAN_BOUNDS.steps,
+    integer: true,
+  });
+  const sampler = plan.sampler;
+  if (typeof sampler !== "string" || !(SAMPLER_NAMES as readonly string[]).includes(sampler)) {
+    fail(path, "sampler", `one of ${SAMPLER_NAMES.join(", ")}`, sampler);
+  }
+  requireNumber(plan, "cfgScale", path, { min: 0, max: MAX_CFG_SCALE });
+  // A band wider than the sequence is full attention; anything larger is a broken file.
+  requireNumber(plan, "window", path, { min: 0, max: tokens, integer: true });
+  requireNumber(plan, "threshold", path, { min: 0, max: Number.MAX_VALUE });
+  requireNumber(plan, "nCalib", path, { min: 1, max: PLAN_BOUNDS.nCalib, integer: true });
+  requireNumber(plan, "seed", path, { min: 0, max: MAX_SEED, integer: true });
+  requireNumber(plan, "attentionMacsFraction", path, { min: 0, max: Number.MAX_VALUE });
+  requireNumber(plan, "calibrationSeconds", path, { min: 0, max: Number.MAX_VALUE });
+  requireString(plan, "createdAt", path);
+  const candidates = plan.candidates;
+  if (!Array.isArray(candidates) || !candidates.every(isAttentionMethod)) {
+    fail(path, "candidates", `a list of ${ATTENTION_METHODS.join(", ")}`, candidates);
+  }
   try {
     validatePlan(
       { window: plan.window as number, methods: plan.methods as AttentionMethod[][] },
-      { layers: model.layers as number, steps: plan.steps as number },
+      { layers, steps },
     );
   } catch (e) {
     throw new PlanError(`${path}: ${(e as Error).message}`);
@@ -128,16 +194,24 @@ export function checkPlanFits(
       `${where} was calibrated for a ${plan.model.family} model, not ${model.family}`,
     );
   }
-  if (plan.model.configHash !== model.configHash || plan.model.layers !== model.layers) {
+  if (plan.model.layers !== model.layers) {
     throw new PlanError(
-      `${where} was calibrated for another model (config ${plan.model.configHash}, ` +
-        `${plan.model.layers} layers), not this one (config ${model.configHash}, ${model.layers} layers)`,
+      `${where} was calibrated for a model with ${plan.model.layers} layers, this one has ` +
+        `${model.layers}`,
     );
   }
+  // Before the config hash, which also covers the token grid for PixArt and STDiT2: a plan used
+  // at another resolution is told so, not that it belongs to another model.
   if (model.tokens !== undefined && plan.model.tokens !== model.tokens) {
     throw new PlanError(
       `${where} was calibrated at ${plan.model.tokens} tokens per attention, sampling has ` +
         `${model.tokens} (another resolution): calibrate a plan for this size`,
+    );
+  }
+  if (plan.model.configHash !== model.configHash) {
+    throw new PlanError(
+      `${where} was calibrated for another model or token grid (config ` +
+        `${plan.model.configHash}), not this one (config ${model.configHash})`,
     );
   }
   if (plan.steps !== steps) {

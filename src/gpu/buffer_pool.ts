@@ -4,6 +4,8 @@
  * the GPU executes recorded work in order and nothing writes these buffers from the CPU.
  */
 
+import { DeviceError } from "../errors.ts";
+
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
   GPUBufferUsage.COPY_DST;
 
@@ -48,7 +50,7 @@ export class BufferPool {
   acquire(bytes: number, label: string): GPUBuffer {
     const size = sizeClass(bytes);
     if (size > this.maxBufferSize) {
-      throw new RangeError(
+      throw new DeviceError(
         `${label}: a buffer of ${bytes} bytes exceeds the device's maxBufferSize ${this.maxBufferSize}`,
       );
     }

@@ -143,3 +143,46 @@ export function optionalNumberArray(
 ): number[] | undefined {
   return present(config, key) ? asNumberArray(config, key, file) : undefined;
 }
+
+/** A config value and the range it must lie in (checked at parse time, before any allocation). */
+export interface FieldRange {
+  /** The key in the file. */
+  key: string;
+  value: number;
+  min: number;
+  max: number;
+  /** Whole numbers only (sizes, counts). */
+  integer?: boolean;
+  /** `min` itself is refused (epsilons, scales). */
+  aboveMin?: boolean;
+}
+
+/**
+ * Generous bounds on model sizes: far above any released model, far below what would make a
+ * loader allocate gigabytes of bookkeeping before noticing (`num_layers: 1e6`).
+ */
+export const CONFIG_BOUNDS = {
+  layers: 1000,
+  heads: 1024,
+  channels: 1 << 16,
+  /** Latent or pixel side of the trained size. */
+  sampleSize: 1 << 14,
+  patch: 64,
+  classes: 1 << 20,
+  tokens: 1 << 20,
+} as const;
+
+/** Throws one CheckpointError naming the file, the key, the value and the range it missed. */
+export function checkFieldRanges(file: string, fields: readonly FieldRange[]): void {
+  for (const { key, value, min, max, integer, aboveMin } of fields) {
+    const low = aboveMin ? value > min : value >= min;
+    if (Number.isFinite(value) && (!integer || Number.isInteger(value)) && low && value <= max) {
+      continue;
+    }
+    const kind = integer ? "an integer" : "a number";
+    const lower = aboveMin ? `above ${min}` : `from ${min}`;
+    throw new CheckpointError(
+      `${file}: "${key}" is ${value}; expected ${kind} ${lower} to ${max}`,
+    );
+  }
+}

@@ -72,6 +72,101 @@ export function parseHeaderLength(prefix: Uint8Array, fileSize: number, path: st
   return Number(n);
 }
 
+/** The most characters of file content an error message quotes. */
+export const MAX_QUOTED_CHARS = 200;
+
+/** Cuts `text` to MAX_QUOTED_CHARS, saying how much was left out. */
+function capped(text: string): string {
+  if (text.length <= MAX_QUOTED_CHARS) return text;
+  return `${text.slice(0, MAX_QUOTED_CHARS)}… (${text.length} characters)`;
+}
+
+/** A name from the file, quoted and capped. */
+function quoted(name: string): string {
+  return capped(JSON.stringify(name));
+}
+
+/**
+ * A header value as it reads in the file, for messages: numbers JSON cannot keep (1e309 parses
+ * to Infinity, which JSON.stringify would print as null) stay numbers, an absent value says so,
+ * and deep or long values are cut.
+ */
+function shown(value: unknown): string {
+  if (value === undefined) return "missing";
+  const parts: string[] = [];
+  let length = 0;
+  const visit = (v: unknown, depth: number): void => {
+    if (length > MAX_QUOTED_CHARS) return;
+    let piece: string;
+    if (Array.isArray(v)) {
+      if (depth > 8) piece = "[…]";
+      else {
+        parts.push("[");
+        v.forEach((item, i) => {
+          if (i > 0) parts.push(", ");
+          visit(item, depth + 1);
+        });
+        parts.push("]");
+        return;
+      }
+    } else if (typeof v === "number") piece = String(v);
+    else if (typeof v === "string") piece = JSON.stringify(v);
+    else if (v === null) piece = "null";
+    else if (typeof v === "object") piece = "{…}";
+    else piece = String(v);
+    parts.push(piece);
+    length += piece.length;
+  };
+  visit(value, 0);
+  return capped(parts.join(""));
+}
+
+/**
+ * Throws on a key that appears twice in one object of the (already valid) JSON text: JSON.parse
+ * would silently keep the last, so a file could hold two different tables for one tensor.
+ * One pass over the text with an explicit stack (no recursion, so nesting depth is free).
+ */
+function checkNoDuplicateKeys(text: string, path: string): void {
+  interface Frame {
+    keys: Set<string> | null;
+    expectKey: boolean;
+    /** The key this value sits under, for messages. */
+    under: string | null;
+    lastKey: string | null;
+  }
+  const stack: Frame[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const top = stack[stack.length - 1];
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) {
+          const where = top.under === null ? "tensor" : `key`;
+          const inside = top.under === null ? "" : ` in the entry of ${quoted(top.under)}`;
+          throw new CheckpointError(
+            `${path}: ${where} ${quoted(key)} appears twice${inside} in the header (a reader ` +
+              `would keep only the last)`,
+          );
+        }
+        top.keys.add(key);
+        top.lastKey = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      const under = top === undefined ? null : top.keys ? top.lastKey : top.under;
+      stack.push({ keys: c === 0x7b ? new Set() : null, expectKey: true, under, lastKey: null });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */ && top?.keys) {
+      top.expectKey = true;
+    }
+  }
+}
+
 function isNonNegativeInteger(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
@@ -83,24 +178,29 @@ function parseEntry(
   dataBytes: number,
   path: string,
 ): HeaderEntry {
-  const where = `${path}: tensor "${name}"`;
+  const where = `${path}: tensor ${quoted(name)}`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new CheckpointError(`${where}: header entry is not an object`);
   }
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== "string") throw new CheckpointError(`${where}: dtype is missing`);
-  const elementBytes = SAFETENSORS_DTYPE_BYTES[dtype];
-  if (elementBytes === undefined) {
-    throw new CheckpointError(`${where}: unknown dtype "${dtype}"`);
+  if (typeof dtype !== "string") {
+    throw new CheckpointError(`${where}: dtype is ${shown(dtype)}, not a dtype name`);
   }
+  // Own keys only: "constructor" or "toString" must not find Object.prototype's members.
+  if (!Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) {
+    throw new CheckpointError(`${where}: unknown dtype ${quoted(dtype)}`);
+  }
+  const elementBytes = SAFETENSORS_DTYPE_BYTES[dtype];
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-    throw new CheckpointError(`${where}: shape ${JSON.stringify(shape)} is not a list of sizes`);
+    throw new CheckpointError(
+      `${where}: shape ${shown(shape)} is not a list of sizes (non-negative integers)`,
+    );
   }
   if (
     !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger)
   ) {
     throw new CheckpointError(
-      `${where}: data_offsets ${JSON.stringify(offsets)} is not [begin, end]`,
+      `${where}: data_offsets ${shown(offsets)} is not [begin, end] (two byte offsets)`,
     );
   }
   const [begin, end] = offsets as number[];
@@ -112,7 +212,7 @@ function parseEntry(
   const byteLength = elements * elementBytes;
   if (!Number.isSafeInteger(byteLength) || byteLength !== end - begin) {
     throw new CheckpointError(
-      `${where}: shape [${shape}] of ${dtype} needs ${byteLength} bytes but data_offsets ` +
+      `${where}: shape ${shown(shape)} of ${dtype} needs ${byteLength} bytes but data_offsets ` +
         `[${begin}, ${end}] hold ${end - begin}`,
     );
   }
@@ -131,7 +231,7 @@ function parseMetadata(raw: unknown, path: string): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (typeof value !== "string") {
-      throw new CheckpointError(`${path}: __metadata__ "${key}" is not a string`);
+      throw new CheckpointError(`${path}: __metadata__ ${quoted(key)} is not a string`);
     }
     metadata[key] = value;
   }
@@ -147,7 +247,7 @@ function checkNoOverlap(tensors: Map<string, HeaderEntry>, path: string): void {
     const [name, entry] = spans[i];
     if (entry.fileOffset < prev.fileOffset + prev.byteLength) {
       throw new CheckpointError(
-        `${path}: tensor "${name}" overlaps tensor "${prevName}" in the data section`,
+        `${path}: tensor ${quoted(name)} overlaps tensor ${quoted(prevName)} in the data section`,
       );
     }
   }
@@ -171,11 +271,14 @@ export function parseHeaderJson(
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError(`${path}: header is not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(
+      `${path}: header is not valid JSON (${capped((e as Error).message)})`,
+    );
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new CheckpointError(`${path}: header is not a JSON object`);
   }
+  checkNoDuplicateKeys(text, path);
   const tensors = new Map<string, HeaderEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(json)) {

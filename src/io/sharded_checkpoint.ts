@@ -17,7 +17,11 @@ async function findCheckpointFile(folder: Folder): Promise<string> {
   const listed = await folder.list();
   for (const suffix of [INDEX_SUFFIX, ".safetensors"]) {
     for (const stem of PREFERRED_STEMS) {
-      if ((await folder.kind(stem + suffix)) === "file") return stem + suffix;
+      const kind = await folder.kind(stem + suffix);
+      if (kind === "file") return stem + suffix;
+      if (kind === "folder") {
+        throw new CheckpointError(`${folder.pathOf(stem + suffix)}: is a folder, not a file`);
+      }
     }
     const found = (listed ?? []).filter((name) => name.endsWith(suffix));
     if (found.length === 1) return found[0];

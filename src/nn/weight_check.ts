@@ -65,3 +65,72 @@ export function checkWeightBindings(
       `whole; f16 storage halves them):\n${problems.map((p) => "  " + p).join("\n")}`,
   );
 }
+
+/**
+ * Compares the config's block count with the blocks the checkpoint holds (`prefix.N.` names)
+ * before anything is sized from the config, so `num_layers: 1e6` fails at once, naming both.
+ */
+export function checkBlockCount(
+  source: TensorSource,
+  prefix: string,
+  layers: number,
+  key: string,
+): void {
+  const pattern = new RegExp(`^${prefix.replaceAll(".", "\\.")}\\.(\\d+)\\.`);
+  const indices = new Set<number>();
+  for (const name of source.names()) {
+    const match = pattern.exec(name);
+    if (match) indices.add(Number(match[1]));
+  }
+  if (indices.size === layers) return;
+  const held = indices.size === 0
+    ? `no ${prefix}.N tensors`
+    : `${indices.size} blocks (${prefix}.${Math.min(...indices)} … ${Math.max(...indices)})`;
+  throw new CheckpointError(
+    `${source.path}: the config's "${key}" is ${layers} but the checkpoint holds ${held}`,
+  );
+}
+
+/** Index and value of the first NaN or ±Infinity in `values`, or null. */
+export function firstNonFinite(values: ArrayLike<number>): { index: number; value: number } | null {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    // v − v is 0 for every finite number and NaN for NaN and ±Infinity: one subtraction.
+    if (v - v !== 0) return { index: i, value: v };
+  }
+  return null;
+}
+
+/**
+ * `source` with every float read checked for NaN and ±Infinity, which would otherwise give
+ * black images and a clean exit. The pass runs over arrays the loader reads anyway (about a
+ * nanosecond a value, small next to reading the bytes) and names the tensor and element.
+ */
+export function finiteWeights(source: TensorSource): TensorSource {
+  const check = <T extends Float32Array | Float16Array>(name: string, values: T, as: string) => {
+    const bad = firstNonFinite(values);
+    if (bad) {
+      const overflow = as === "f16" && !Number.isNaN(bad.value)
+        ? " (a stored value beyond ±65504 overflows f16 storage: try dtype f32)"
+        : "";
+      throw new CheckpointError(
+        `${source.path}: tensor "${name}" holds ${bad.value} at element ${bad.index} ` +
+          `(as ${as}); weights must be finite${overflow}`,
+      );
+    }
+    return values;
+  };
+  return {
+    get path() {
+      return source.path;
+    },
+    names: () => source.names(),
+    has: (name) => source.has(name),
+    info: (name) => source.info(name),
+    readFloat32: async (name) => check(name, await source.readFloat32(name), "f32"),
+    readFloat16: async (name) => check(name, await source.readFloat16(name), "f16"),
+    readInt: (name) => source.readInt(name),
+    readRaw: (name) => source.readRaw(name),
+    close: () => source.close(),
+  };
+}

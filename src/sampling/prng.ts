@@ -8,6 +8,18 @@
  * whatever the batch size, so an image can be reproduced alone.
  */
 
+import { OptionError } from "../errors.ts";
+
+/** Seeds are 32-bit: 0 … 2³² − 1. Larger ones would wrap onto these (2³² giving seed 0's noise). */
+export const MAX_SEED = 0xffffffff;
+
+/** Refuses a seed that is not an integer in 0 … MAX_SEED (never wrapped silently). */
+export function checkSeed(seed: number, what = "seed"): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new OptionError(`${what} must be an integer from 0 to ${MAX_SEED}, got ${seed}`);
+  }
+}
+
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
   let z = state.s;
@@ -65,7 +77,7 @@ export function gaussianNoise(
   count: number,
   stream = 0,
 ): Float32Array {
-  if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+  checkSeed(seed);
   const rng = new Xoshiro128(streamKey(seed, sampleIndex, stream));
   const out = new Float32Array(count);
   for (let i = 0; i < count; i += 2) {

@@ -5,7 +5,7 @@
 
 import { AttentionRuntime } from "../compression/attention_runtime.ts";
 import { type AttentionPlan, validatePlan } from "../compression/plan.ts";
-import { OptionError } from "../errors.ts";
+import { NumericsError, OptionError } from "../errors.ts";
 import type { Gpu } from "../gpu/context.ts";
 import { classifierFreeGuidance, duplicateBatch, selectChannels } from "../ops/sampler.ts";
 import { Tensor } from "../tensor.ts";
@@ -103,14 +103,52 @@ export function isGuided(cfgScale: number): boolean {
   return cfgScale > 1;
 }
 
+/**
+ * The largest guidance scale accepted: far above any useful value (DiT 1.5–4, PixArt 4.5,
+ * Open-Sora 7), far below where u + s·(c − u) overflows float32 on ordinary activations.
+ */
+export const MAX_CFG_SCALE = 1000;
+
+/** Refuses a guidance scale that is not a finite number in [0, MAX_CFG_SCALE]. */
+export function checkCfgScale(cfgScale: number, what = "cfg scale"): void {
+  if (typeof cfgScale !== "number" || !(cfgScale >= 0 && cfgScale <= MAX_CFG_SCALE)) {
+    throw new OptionError(`${what} must be a number from 0 to ${MAX_CFG_SCALE}, got ${cfgScale}`);
+  }
+}
+
+/**
+ * Throws a NumericsError naming the step when the sample holds NaN or ±Infinity.
+ *
+ * Checked on the CPU over the sample read back after each step, not by a GPU reduction: WGSL
+ * lets implementations assume floats are finite (a shader's isNaN test may be optimised away),
+ * while the loop already waits for each step to finish, so the read-back adds only a copy of
+ * the latent (B·C·H·W floats: 16 KB per 256² DiT image, 256 KB per 1024² PixArt image), small
+ * next to a step's work. The step is named, which a check of the final latents could not do.
+ */
+function checkFinite(
+  values: Float32Array,
+  step: number,
+  steps: number,
+  timestep: number,
+  perSample: number,
+): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v - v === 0) continue;
+    throw new NumericsError(
+      `sampling produced ${v} at step ${step + 1} of ${steps} (timestep ${timestep}, sample ` +
+        `${Math.floor(i / perSample)}): the model output overflowed float32; check the ` +
+        `weights (values near ±3e38) and the guidance scale`,
+    );
+  }
+}
+
 export async function runSamplingLoop<C extends Conditioning>(
   model: Denoiser<C>,
   options: LoopOptions<C>,
 ): Promise<LoopResult> {
   const { scheduler, cfgScale, shape } = options;
-  if (!Number.isFinite(cfgScale) || cfgScale < 0) {
-    throw new OptionError(`cfg scale must be a non-negative number, got ${cfgScale}`);
-  }
+  checkCfgScale(cfgScale);
   const guided = isGuided(cfgScale);
   const steps = scheduler.timesteps.length;
   const batch = shape[0];
@@ -129,6 +167,8 @@ export async function runSamplingLoop<C extends Conditioning>(
   const gpu = model.gpu;
   let x = Tensor.fromArray(gpu, options.noise, shape, "f32", "noise");
   const stepSeconds: number[] = [];
+  const perSample = x.size / Math.max(batch, 1);
+  let samples: Float32Array | null = null;
   try {
     for (let i = 0; i < steps; i++) {
       const started = performance.now();
@@ -151,12 +191,14 @@ export async function runSamplingLoop<C extends Conditioning>(
       out.release();
       x.release();
       x = next;
-      await gpu.sync();
+      // Waits for the step like gpu.sync() (and reports device errors), then checks it.
+      samples = await x.toFloat32();
+      checkFinite(samples, i, steps, scheduler.timesteps[i], perSample);
       const seconds = (performance.now() - started) / 1000;
       stepSeconds.push(seconds);
       options.onStep?.(i, steps, seconds);
     }
-    const samples = await x.toFloat32();
+    samples ??= await x.toFloat32();
     return { samples, shape: [...shape], stepSeconds };
   } finally {
     x.release();
