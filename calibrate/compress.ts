@@ -158,6 +158,10 @@ async function calibrate(
   const seed = calibData.seed ?? 0;
   const { tokens, layers } = target;
   const window = options.window ?? Math.floor(tokens / 8);
+  // A plan file takes windows up to the token count only (wider is full attention anyway).
+  if (window > tokens) {
+    throw new OptionError(`window ${window} exceeds the ${tokens} tokens one attention sees`);
+  }
   const guided = isGuided(cfgScale);
   const candidates = (options.candidates ?? CANDIDATE_METHODS).filter((m) =>
     guided || !isCfgShareMethod(m)

@@ -18,6 +18,7 @@ import { parseT5Config } from "../models/t5/config.ts";
 import { parseVaeConfig } from "../models/vae/config.ts";
 import { VaeDecoder } from "../models/vae/model.ts";
 import { warnIfLongRun } from "../cli/estimate.ts";
+import { compress } from "../calibrate/compress.ts";
 import { CheckpointError, NumericsError, OptionError } from "../src/errors.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
@@ -262,4 +263,13 @@ Deno.test("DiTPipeline reports the VAE decode image by image", async () => {
   });
   deepEqual(decoded, [[1, 3], [2, 3], [3, 3]]);
   pipeline.release();
+});
+
+Deno.test("case 14: calibration refuses a window no plan file could hold", async () => {
+  const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
+  await rejects(
+    compress(model, { count: 1 }, { threshold: 0.1, steps: 2, window: 1e9 }),
+    named(OptionError, `window 1000000000 exceeds the ${model.tokens()} tokens`),
+  );
+  model.release();
 });

@@ -91,14 +91,34 @@ export function checkBlockCount(
   );
 }
 
-/** Index and value of the first NaN or ±Infinity in `values`, or null. */
-export function firstNonFinite(values: ArrayLike<number>): { index: number; value: number } | null {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    // v − v is 0 for every finite number and NaN for NaN and ±Infinity: one subtraction.
-    if (v - v !== 0) return { index: i, value: v };
+/**
+ * Index and value of the first NaN or ±Infinity in `values`, or null. Tested on the bits (an
+ * all-ones exponent), about a nanosecond a value for f32 and f16 alike, where reading a
+ * Float16Array element as a number costs several.
+ */
+export function firstNonFinite(
+  values: Float32Array | Float16Array,
+): { index: number; value: number } | null {
+  const { buffer, byteOffset, length } = values;
+  let index = -1;
+  if (values instanceof Float32Array) {
+    const bits = new Uint32Array(buffer, byteOffset, length);
+    for (let i = 0; i < length; i++) {
+      if ((bits[i] & 0x7f800000) === 0x7f800000) {
+        index = i;
+        break;
+      }
+    }
+  } else {
+    const bits = new Uint16Array(buffer, byteOffset, length);
+    for (let i = 0; i < length; i++) {
+      if ((bits[i] & 0x7c00) === 0x7c00) {
+        index = i;
+        break;
+      }
+    }
   }
-  return null;
+  return index < 0 ? null : { index, value: values[index] };
 }
 
 /**
