@@ -19,3 +19,25 @@ export function assertThrows(
   }
   throw new Error(`expected ${type.name} containing "${fragment}", nothing was thrown`);
 }
+
+/**
+ * Asserts `run` rejects (or throws) an instance of `type` whose message contains every string
+ * and matches every pattern given.
+ */
+export async function assertRejects(
+  run: () => unknown,
+  type: new (...args: never[]) => Error,
+  ...expected: (string | RegExp)[]
+): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    if (!(error instanceof type)) throw new Error(`expected ${type.name}, got ${error}`);
+    for (const e of expected) {
+      const found = typeof e === "string" ? error.message.includes(e) : e.test(error.message);
+      if (!found) throw new Error(`expected ${type.name} with ${e}, got "${error.message}"`);
+    }
+    return;
+  }
+  throw new Error(`expected ${type.name} (${expected.join(", ")}), nothing was thrown`);
+}

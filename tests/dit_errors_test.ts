@@ -9,25 +9,7 @@ import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
 import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
-
-async function expectError(
-  run: () => Promise<unknown>,
-  kind: new (...a: never[]) => Error,
-  ...patterns: RegExp[]
-): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
-    for (const p of patterns) {
-      if (!p.test((e as Error).message)) {
-        throw new Error(`"${(e as Error).message}" does not match ${p}`);
-      }
-    }
-    return;
-  }
-  throw new Error(`expected ${kind.name}`);
-}
+import { assertRejects } from "./asserts.ts";
 
 /** A copy of the tiny golden model folder with an edited config and tensors. */
 async function modelCopy(
@@ -59,34 +41,38 @@ async function modelCopy(
 
 Deno.test("missing folder, missing weights, and a config that is not a DiT", async () => {
   const gpu = await testGpu();
-  await expectError(
+  await assertRejects(
     () => DiTModel.load(gpu, localFolder("/nonexistent/model")),
     CheckpointError,
     /\/nonexistent\/model does not exist/,
   );
   const empty = await Deno.makeTempDir();
-  await expectError(() => DiTModel.load(gpu, localFolder(empty)), CheckpointError, /config\.json/);
+  await assertRejects(
+    () => DiTModel.load(gpu, localFolder(empty)),
+    CheckpointError,
+    /config\.json/,
+  );
   const unet = await modelCopy({ config: (c) => (c._class_name = "UNet2DConditionModel") });
-  await expectError(
+  await assertRejects(
     () => DiTModel.load(gpu, localFolder(unet)),
     CheckpointError,
     /UNet2DConditionModel, not a DiT/,
   );
   const pixart = await modelCopy({ config: (c) => (c.norm_type = "ada_norm_single") });
-  await expectError(
+  await assertRejects(
     () => DiTModel.load(gpu, localFolder(pixart)),
     CheckpointError,
     /norm_type "ada_norm_single"/,
   );
   const odd = await modelCopy({ config: (c) => (c.sample_size = 15) });
-  await expectError(
+  await assertRejects(
     () => DiTModel.load(gpu, localFolder(odd)),
     CheckpointError,
     /sample_size 15 is not divisible by patch_size 2/,
   );
   const noWeights = await Deno.makeTempDir();
   await Deno.copyFile(goldenPath("dit-tiny-random", "config.json"), join(noWeights, "config.json"));
-  await expectError(
+  await assertRejects(
     () => DiTModel.load(gpu, localFolder(noWeights)),
     CheckpointError,
     /safetensors/,
@@ -111,7 +97,7 @@ Deno.test("every missing, unexpected, mis-shaped and mis-typed tensor is listed 
       };
     },
   });
-  await expectError(
+  await assertRejects(
     () => DiTModel.load(gpu, localFolder(dir)),
     CheckpointError,
     /4 problem\(s\)/,
@@ -125,20 +111,20 @@ Deno.test("every missing, unexpected, mis-shaped and mis-typed tensor is listed 
 Deno.test("labels out of range, sizes not divisible by the patch, and bad plans fail before sampling", async () => {
   const gpu = await testGpu();
   const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
-  await expectError(
+  await assertRejects(
     () => sampleDiT(model, { labels: [10] }),
     OptionError,
     /label 10 is out of range.*0\.\.9/,
   );
-  await expectError(() => sampleDiT(model, { labels: [-1] }), OptionError, /out of range/);
-  await expectError(
+  await assertRejects(() => sampleDiT(model, { labels: [-1] }), OptionError, /out of range/);
+  await assertRejects(
     () => sampleDiT(model, { labels: [] }),
     OptionError,
     /at least one class label/,
   );
   const x = Tensor.fromArray(gpu, new Float32Array(4 * 15 * 15), [1, 4, 15, 15]);
   const y = Tensor.fromArray(gpu, Int32Array.of(1), [1], "i32");
-  await expectError(
+  await assertRejects(
     () => Promise.resolve(model.forward(x, 10, y)),
     ShapeError,
     /15×15 is not divisible by the patch size 2/,
@@ -149,12 +135,12 @@ Deno.test("labels out of range, sizes not divisible by the patch, and bad plans 
       r,
     ) => [...r]),
   };
-  await expectError(
+  await assertRejects(
     () => sampleDiT(model, { labels: [1], steps: 2, cfgScale: 1, plan }),
     PlanError,
     /needs classifier-free guidance/,
   );
-  await expectError(
+  await assertRejects(
     () => sampleDiT(model, { labels: [1], steps: 3, plan }),
     PlanError,
     /2 steps, sampling uses 3/,

@@ -21,6 +21,7 @@ import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 import { loadPlan, localFolder, savePlan } from "../deno.ts";
+import { assertRejects } from "./asserts.ts";
 
 const DIT_SCHEDULER = {
   _class_name: "DDIMScheduler",
@@ -54,22 +55,6 @@ async function pipelineRoot(scheduler: Record<string, unknown> = DIT_SCHEDULER):
     JSON.stringify({ _class_name: "DiTPipeline", id2label: CLASS_NAMES }),
   );
   return root;
-}
-
-async function rejects(
-  run: () => Promise<unknown>,
-  type: new (...args: never[]) => Error,
-  fragment: string,
-): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    if (!(error instanceof type) || !error.message.includes(fragment)) {
-      throw new Error(`expected ${type.name} containing "${fragment}", got ${error}`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} containing "${fragment}", nothing was thrown`);
 }
 
 /** The reference path: sampleDiT on a separately loaded transformer, then a batched decode. */
@@ -152,7 +137,7 @@ Deno.test("DiTPipeline follows its scheduler config (β range, training steps, c
   const expected = await referenceImages(gpu, { labels: [2], steps: 4, seed: 3, scheduler });
   assertRelativeError(result.images, expected, 1e-6, "custom β schedule");
   // Calibration assumes DiT's schedule: refused here, before any GPU work.
-  await rejects(
+  await assertRejects(
     async () =>
       await compress(ditTarget(pipeline.transformer, pipeline.scheduler), { labels: [1] }, {
         threshold: 0.1,
@@ -189,34 +174,42 @@ Deno.test("DiTPipeline refuses bad scheduler configs and folders with clear erro
     ] as const
   ) {
     const root = await pipelineRoot({ ...DIT_SCHEDULER, ...change });
-    await rejects(() => DiTPipeline.load(gpu, localFolder(root)), OptionError, fragment);
+    await assertRejects(() => DiTPipeline.load(gpu, localFolder(root)), OptionError, fragment);
     await Deno.remove(root, { recursive: true });
   }
   // Refused before any weight was uploaded.
   strictEqual(gpu.pool.liveBytes, live);
   const euler = await pipelineRoot({ _class_name: "EulerDiscreteScheduler" });
   const pipeline = await DiTPipeline.load(gpu, localFolder(euler));
-  await rejects(
+  await assertRejects(
     () => pipeline.generate({ labels: [1], steps: 2 }),
     OptionError,
     "choose a sampler",
   );
   await pipeline.generate({ labels: [1], steps: 2, sampler: "ddim" });
-  await rejects(
+  await assertRejects(
     () => pipeline.generate({ labels: [10], sampler: "ddim" }),
     OptionError,
     "out of range",
   );
-  await rejects(
+  await assertRejects(
     () => pipeline.generate({ labels: [1], sampler: "ddim", batchSize: 0 }),
     OptionError,
     "batch size",
   );
   pipeline.release();
   await Deno.remove(join(euler, "vae"));
-  await rejects(() => DiTPipeline.load(gpu, localFolder(euler)), CheckpointError, "vae/ missing");
+  await assertRejects(
+    () => DiTPipeline.load(gpu, localFolder(euler)),
+    CheckpointError,
+    "vae/ missing",
+  );
   await Deno.remove(euler, { recursive: true });
-  await rejects(() => DiTPipeline.load(gpu, localFolder(euler)), CheckpointError, "does not exist");
+  await assertRejects(
+    () => DiTPipeline.load(gpu, localFolder(euler)),
+    CheckpointError,
+    "does not exist",
+  );
 });
 
 Deno.test("DiTPipeline with a compression plan: compress() on its transformer and target, plan files", async () => {
@@ -251,7 +244,7 @@ Deno.test("DiTPipeline with a compression plan: compress() on its transformer an
   const loaded = await loadPlan(planPath);
   const again = await pipeline.generate({ labels: LABELS, seed: 4, plan: loaded });
   assertRelativeError(again.images, result.images, 0, "loaded plan");
-  await rejects(
+  await assertRejects(
     () => pipeline.generate({ labels: LABELS, steps: 6, plan: loaded }),
     OptionError,
     "steps 6 (plan: 5)",
@@ -283,7 +276,7 @@ Deno.test("DiTPipeline under a small binding limit splits batches and VAE tensor
   // When one image cannot fit, the error says which activation and which limit.
   const tiny = await Gpu.create({ maxStorageBindingBytes: 48 * 1024 });
   const tooSmall = await DiTPipeline.fromFolders(tiny, folders);
-  await rejects(
+  await assertRejects(
     () => tooSmall.generate({ labels: [1], steps: 2 }),
     OptionError,
     "maxStorageBufferBindingSize of 49152 bytes",
@@ -351,13 +344,13 @@ Deno.test("cli pipeline: a pipeline root or transformer + VAE folders → PNGs",
     folderOut,
   ]);
   await Deno.stat(folderOut);
-  await rejects(
+  await assertRejects(
     () => pipelineCommand(["--pipeline", root, "--vae", "x"]),
     OptionError,
     "either --pipeline",
   );
-  await rejects(() => pipelineCommand(["--transformer", "x"]), OptionError, "--vae");
-  await rejects(
+  await assertRejects(() => pipelineCommand(["--transformer", "x"]), OptionError, "--vae");
+  await assertRejects(
     () => pipelineCommand(["--pipeline", root, "--dtype", "bf16"]),
     OptionError,
     "--dtype",

@@ -17,6 +17,7 @@ import { OptionError, PlanError } from "../src/errors.ts";
 import { assertRelativeError } from "./helpers.ts";
 import { loadTinyPixArt, randomPrompt } from "./pixart_fixtures.ts";
 import { loadPlan, savePlan } from "../deno.ts";
+import { assertRejects } from "./asserts.ts";
 
 const STEPS = 5;
 const DELTA = 0.08;
@@ -28,23 +29,6 @@ const CALIB = {
   negative: randomPrompt(8, 1, 33),
   seed: 4,
 };
-
-async function rejects(
-  run: () => Promise<unknown>,
-  kind: new (...a: never[]) => Error,
-  pattern: RegExp,
-): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
-    if (!pattern.test((e as Error).message)) {
-      throw new Error(`"${(e as Error).message}" does not match ${pattern}`);
-    }
-    return;
-  }
-  throw new Error(`no ${kind.name} (${pattern})`);
-}
 
 Deno.test("PixArt calibration is deterministic and its accepted choices are under threshold", async () => {
   const model = await loadTinyPixArt();
@@ -101,28 +85,28 @@ Deno.test("PixArt plans are bound to their resolution and refuse bad calibration
   deepEqual(images.shape, [1, 4, 16, 12]);
   // 12×16 has the same 48 tokens but other neighbours in the flattened order.
   const transposed = { height: 12, width: 16, vaeScaleFactor: 1 };
-  await rejects(
+  await assertRejects(
     async () => CompressedSampler.fromPlan(pixartTarget(model, transposed), await loadPlan(path)),
     PlanError,
     /another model/,
   );
-  await rejects(
+  await assertRejects(
     async () =>
       CompressedSampler.fromPlan(pixartTarget(model, { ...SIZE, height: 8 }), await loadPlan(path)),
     PlanError,
     /another model|tokens/,
   );
-  await rejects(
+  await assertRejects(
     () => loaded.sample({ prompts: [CALIB.prompts[0]], negative: CALIB.negative, ...transposed }),
     PlanError,
     /calibrated at 16×12 px/,
   );
-  await rejects(
+  await assertRejects(
     () => compress(pixartTarget(model, SIZE), { prompts: [] }, { threshold: 0.1 }),
     OptionError,
     /at least one prompt/,
   );
-  await rejects(
+  await assertRejects(
     () =>
       compress(
         pixartTarget(model, SIZE),
@@ -132,7 +116,7 @@ Deno.test("PixArt plans are bound to their resolution and refuse bad calibration
     OptionError,
     /caption_channels is 40/,
   );
-  await rejects(
+  await assertRejects(
     () => compress(pixartTarget(model, SIZE), { prompts: CALIB.prompts }, { threshold: 0.1 }),
     OptionError,
     /needs the negative/,

@@ -14,7 +14,7 @@ import { pixartCommand } from "../cli/pixart.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
 import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.ts";
 import { Tensor } from "../src/tensor.ts";
-import { assertThrows } from "./asserts.ts";
+import { assertRejects, assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
 import {
@@ -25,23 +25,6 @@ import {
   writePromptFile,
 } from "./pixart_fixtures.ts";
 import { localFolder, openSafetensors, readPromptEmbeddingFile } from "../deno.ts";
-
-async function rejects(
-  run: () => Promise<unknown>,
-  kind: new (...a: never[]) => Error,
-  pattern: RegExp,
-): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
-    if (!pattern.test((e as Error).message)) {
-      throw new Error(`"${(e as Error).message}" does not match ${pattern}`);
-    }
-    return;
-  }
-  throw new Error(`no ${kind.name} (${pattern})`);
-}
 
 async function tinyConfig(): Promise<Record<string, unknown>> {
   return JSON.parse(await Deno.readTextFile(goldenPath(TINY_PIXART, "config.json")));
@@ -68,7 +51,7 @@ Deno.test("PixArt configs of other architectures or inconsistent sizes are refus
   if (sigma.interpolationScale !== 2 || !sigma.useAdditionalConditions) {
     throw new Error(`defaults at sample_size 128: ${JSON.stringify(sigma)}`);
   }
-  await rejects(
+  await assertRejects(
     () => PixArtModel.load(null as never, localFolder("/nonexistent/pixart")),
     CheckpointError,
     /does not exist/,
@@ -105,14 +88,18 @@ Deno.test("PixArt weight tables: every missing, unexpected or mis-shaped tensor 
       /unexpected extra\.weight \[2\]/,
     ]
   ) {
-    await rejects(() => PixArtModel.fromSource(gpu, config, source), CheckpointError, pattern);
+    await assertRejects(
+      () => PixArtModel.fromSource(gpu, config, source),
+      CheckpointError,
+      pattern,
+    );
   }
   // The size-conditioning embedders are required exactly when the config turns them on.
   const sizecond = parsePixArtConfig(
     { ...(await tinyConfig()), use_additional_conditions: true },
     "c",
   );
-  await rejects(
+  await assertRejects(
     () => PixArtModel.fromSource(gpu, sizecond, new MemoryTensorSource("plain", withTable)),
     CheckpointError,
     /missing adaln_single\.emb\.resolution_embedder\.linear_1\.weight \[12,256\]/,
@@ -123,7 +110,7 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
   const dir = await Deno.makeTempDir();
   const prompt = randomPrompt(6, 4, 1);
   const wide = await writePromptFile(dir, "wide.safetensors", randomPrompt(6, 4, 2, 32));
-  await rejects(
+  await assertRejects(
     () => readPromptEmbeddingFile(wide, 40),
     CheckpointError,
     /wide\.safetensors: "prompt_embeds" is \[6, 32\] but the model's caption_channels is 40/,
@@ -132,7 +119,7 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
     maskShape: [1, 5],
     mask: new BigInt64Array(5).fill(1n),
   });
-  await rejects(
+  await assertRejects(
     () => readPromptEmbeddingFile(shortMask, 40),
     CheckpointError,
     /short\.safetensors: tensor "prompt_attention_mask" has 5 entries but "prompt_embeds" has 6/,
@@ -140,7 +127,7 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
   const batched = await writePromptFile(dir, "batched.safetensors", prompt, {
     embedsShape: [2, 3, 40],
   });
-  await rejects(
+  await assertRejects(
     () => readPromptEmbeddingFile(batched, 40),
     CheckpointError,
     /batched\.safetensors: tensor "prompt_embeds" must be \[L, C\] or \[1, L, C\], got \[2,3,40\]/,
@@ -148,15 +135,19 @@ Deno.test("prompt files: wrong width, mask length, shapes and values name the fi
   const fuzzy = await writePromptFile(dir, "fuzzy.safetensors", prompt, {
     mask: BigInt64Array.from([1n, 1n, 2n, 0n, 0n, 0n]),
   });
-  await rejects(
+  await assertRejects(
     () => readPromptEmbeddingFile(fuzzy, 40),
     CheckpointError,
     /fuzzy\.safetensors: "prompt_attention_mask"\[2\] is 2; mask entries must be 0 or 1/,
   );
   const other = join(dir, "other.safetensors");
   await Deno.copyFile(goldenPath(TINY_PIXART, "forward.safetensors"), other);
-  await rejects(() => readPromptEmbeddingFile(other), CheckpointError, /no tensor "prompt_embeds"/);
-  await rejects(
+  await assertRejects(
+    () => readPromptEmbeddingFile(other),
+    CheckpointError,
+    /no tensor "prompt_embeds"/,
+  );
+  await assertRejects(
     () => readPromptEmbeddingFile(join(dir, "none.safetensors")),
     CheckpointError,
     /cannot open/,
@@ -175,27 +166,31 @@ Deno.test("PixArt sizes, conditioning and guidance errors come before any GPU wo
   const prompts = [randomPrompt(5, 5, 1)];
   const negative = randomPrompt(5, 1, 2);
   // Default VAE factor 8 × patch 2: sides must be multiples of 16 px.
-  await rejects(
+  await assertRejects(
     () => samplePixArt(model, { prompts, negative, height: 120, width: 128 }),
     OptionError,
     /height 120 px gives a latent of 15 that is not a whole number of 2×2 patches: use a multiple of 16 px/,
   );
-  await rejects(
+  await assertRejects(
     () => samplePixArt(model, { prompts, negative, height: 128, width: 100 }),
     OptionError,
     /width 100 px gives a latent of 12\.5/,
   );
-  await rejects(
+  await assertRejects(
     () => samplePixArt(model, { prompts, steps: 2 }),
     OptionError,
     /needs the negative/,
   );
-  await rejects(
+  await assertRejects(
     () => samplePixArt(model, { prompts: [randomPrompt(5, 5, 3, 36)], negative }),
     OptionError,
     /caption_channels is 40/,
   );
-  await rejects(() => samplePixArt(model, { prompts: [], negative }), OptionError, /at least one/);
+  await assertRejects(
+    () => samplePixArt(model, { prompts: [], negative }),
+    OptionError,
+    /at least one/,
+  );
 
   const caption = () => Tensor.fromArray(gpu, new Float32Array(5 * 40), [1, 5, 40]);
   assertThrows(
@@ -227,18 +222,18 @@ Deno.test("PixArt sizes, conditioning and guidance errors come before any GPU wo
 });
 
 Deno.test("pixart CLI: missing and malformed options", async () => {
-  await rejects(() => pixartCommand([]), OptionError, /--model is required/);
-  await rejects(
+  await assertRejects(() => pixartCommand([]), OptionError, /--model is required/);
+  await assertRejects(
     () => pixartCommand(["--model=m", "--vae=v", "--prompt=p", "--height=abc"]),
     OptionError,
     /--height must be a number/,
   );
-  await rejects(
+  await assertRejects(
     () => pixartCommand(["--model=m", "--vae=v", "--prompt=p", "--sampler=euler"]),
     OptionError,
     /--sampler must be one of/,
   );
-  await rejects(
+  await assertRejects(
     () => pixartCommand(["--model=/nonexistent", "--vae=v", "--prompt=p"]),
     CheckpointError,
     /does not exist/,

@@ -11,23 +11,7 @@ import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
 import { loadPlan, localFolder, savePlan } from "../deno.ts";
 import { ditTarget } from "../calibrate/targets/mod.ts";
-
-async function rejects(
-  run: () => Promise<unknown>,
-  kind: new (...a: never[]) => Error,
-  pattern: RegExp,
-) {
-  try {
-    await run();
-  } catch (e) {
-    if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
-    if (!pattern.test((e as Error).message)) {
-      throw new Error(`"${(e as Error).message}" does not match ${pattern}`);
-    }
-    return;
-  }
-  throw new Error(`no ${kind.name} (${pattern})`);
-}
+import { assertRejects } from "./asserts.ts";
 
 Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs", async () => {
   const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
@@ -50,8 +34,12 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
     await Deno.writeTextFile(p, text);
     return p;
   };
-  await rejects(async () => loadPlan(await write("a.json", "{not json")), PlanError, /is not JSON/);
-  await rejects(
+  await assertRejects(
+    async () => loadPlan(await write("a.json", "{not json")),
+    PlanError,
+    /is not JSON/,
+  );
+  await assertRejects(
     async () => loadPlan(await write("b.json", '{"hello": 1}')),
     PlanError,
     /not a ditfastattn plan/,
@@ -61,49 +49,53 @@ Deno.test("plan files round-trip, export to xDiT, and refuse what is not theirs"
     model: { ...sampler.planFile.model, configHash: "deadbeef" },
   };
   await savePlan(join(dir, "c.json"), foreign);
-  await rejects(
+  await assertRejects(
     async () => CompressedSampler.fromPlan(ditTarget(model), await loadPlan(join(dir, "c.json"))),
     PlanError,
     /another model/,
   );
   const otherSize = { ...sampler.planFile, model: { ...sampler.planFile.model, tokens: 1024 } };
   await savePlan(join(dir, "e.json"), otherSize);
-  await rejects(
+  await assertRejects(
     async () => CompressedSampler.fromPlan(ditTarget(model), await loadPlan(join(dir, "e.json"))),
     PlanError,
     /calibrated at 1024 tokens per attention/,
   );
   const broken = { ...sampler.planFile, methods: sampler.planFile.methods.slice(1) };
   await savePlan(join(dir, "d.json"), broken);
-  await rejects(() => loadPlan(join(dir, "d.json")), PlanError, /layers/);
-  await rejects(
+  await assertRejects(() => loadPlan(join(dir, "d.json")), PlanError, /layers/);
+  await assertRejects(
     () => loaded.sample({ labels: [1], steps: 7 }),
     PlanError,
     /calibrated for 4 steps/,
   );
-  await rejects(() => loadPlan(join(dir, "missing.json")), PlanError, /cannot be read/);
+  await assertRejects(() => loadPlan(join(dir, "missing.json")), PlanError, /cannot be read/);
   model.release();
 });
 
 Deno.test("compress() rejects bad options before any GPU work", async () => {
   const model = await DiTModel.load(await testGpu(), localFolder(goldenPath("dit-tiny-random")));
-  await rejects(
+  await assertRejects(
     () => compress(model, {}, { threshold: 0 }),
     OptionError,
     /threshold δ must be a positive number/,
   );
-  await rejects(() => compress(model, {}, { threshold: NaN }), OptionError, /positive number/);
-  await rejects(
+  await assertRejects(
+    () => compress(model, {}, { threshold: NaN }),
+    OptionError,
+    /positive number/,
+  );
+  await assertRejects(
     () => compress(model, {}, { threshold: "0.1" as never }),
     OptionError,
     /positive number/,
   );
-  await rejects(
+  await assertRejects(
     () => compress(model, { count: 0 }, { threshold: 0.1 }),
     OptionError,
     /n_calib must be an integer ≥ 1/,
   );
-  await rejects(
+  await assertRejects(
     () => compress(model, { labels: [11] }, { threshold: 0.1 }),
     OptionError,
     /out of range/,

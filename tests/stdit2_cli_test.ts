@@ -11,6 +11,7 @@ import { CheckpointError, OptionError, PlanError } from "../src/errors.ts";
 import { goldenPath } from "./golden_files.ts";
 import { TINY_STDIT2, writeTinyPrompts } from "./stdit2_fixtures.ts";
 import { writeSafetensors } from "../deno.ts";
+import { assertRejects } from "./asserts.ts";
 
 /** The chunks of a PNG file by type, in order. */
 function pngChunks(bytes: Uint8Array): { type: string; data: Uint8Array }[] {
@@ -23,22 +24,6 @@ function pngChunks(bytes: Uint8Array): { type: string; data: Uint8Array }[] {
     at += 12 + length;
   }
   return chunks;
-}
-
-async function expectError(
-  run: () => Promise<unknown>,
-  kind: new (...a: never[]) => Error,
-  fragment: string,
-): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    if (!(e instanceof kind) || !(e as Error).message.includes(fragment)) {
-      throw new Error(`expected ${kind.name} mentioning "${fragment}", got ${e}`);
-    }
-    return;
-  }
-  throw new Error(`expected ${kind.name}, nothing was thrown`);
 }
 
 // 3 frames of 32 × 48 px: with the tiny VAE's factor 4, latents of 8 × 12 → 4 × 6 = 24 tokens.
@@ -105,7 +90,7 @@ Deno.test("video-calibrate writes a plan and video renders animated PNGs with it
     throw new Error("contact sheet size");
   }
   // The plan is bound to its size: another one is refused.
-  await expectError(
+  await assertRejects(
     () =>
       videoCommand([
         "--model",
@@ -142,25 +127,25 @@ Deno.test("video refuses bad prompt files and sizes before sampling", async () =
     [EMBEDS_TENSOR]: { dtype: "F32", shape: [6, 32], data: new Float32Array(6 * 32) },
     [MASK_TENSOR]: { dtype: "F32", shape: [5], data: new Float32Array(5).fill(1) },
   });
-  await expectError(() => run(mismatched), CheckpointError, "has 5 entries but");
+  await assertRejects(() => run(mismatched), CheckpointError, "has 5 entries but");
   const long = join(dir, "long.safetensors");
   await writeSafetensors(long, {
     [EMBEDS_TENSOR]: { dtype: "F32", shape: [7, 32], data: new Float32Array(7 * 32) },
     [MASK_TENSOR]: { dtype: "F32", shape: [7], data: new Float32Array(7).fill(1) },
   });
-  await expectError(() => run(long, "--out", join(dir, "x.png")), OptionError, "at most 6");
+  await assertRejects(() => run(long, "--out", join(dir, "x.png")), OptionError, "at most 6");
   const wide = join(dir, "wide.safetensors");
   await writeSafetensors(wide, {
     [EMBEDS_TENSOR]: { dtype: "F32", shape: [6, 40], data: new Float32Array(6 * 40) },
     [MASK_TENSOR]: { dtype: "F32", shape: [6], data: new Float32Array(6).fill(1) },
   });
   // (the prompt reader owns this check and its error class)
-  await expectError(() => run(wide), Error, "caption_channels is 32");
-  await expectError(
+  await assertRejects(() => run(wide), Error, "caption_channels is 32");
+  await assertRejects(
     () => videoCommand(["--model", model, "--vae", vae, "--prompt", long, "--height", "3"]),
     OptionError,
     "height (pixels) must be",
   );
-  await expectError(() => videoCommand(["--vae", vae]), OptionError, "--model is required");
+  await assertRejects(() => videoCommand(["--vae", vae]), OptionError, "--model is required");
   await Deno.remove(dir, { recursive: true });
 });

@@ -8,31 +8,12 @@ import { latentVideo } from "../models/stdit2/sample.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
 import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
 import { Tensor } from "../src/tensor.ts";
-import { assertThrows } from "./asserts.ts";
+import { assertRejects, assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
 import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
 
 const TINY = "stdit-tiny-random";
-
-async function expectError(
-  run: () => Promise<unknown>,
-  kind: new (...a: never[]) => Error,
-  ...fragments: string[]
-): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    if (!(e instanceof kind)) throw new Error(`expected ${kind.name}, got ${e}`);
-    for (const f of fragments) {
-      if (!(e as Error).message.includes(f)) {
-        throw new Error(`"${(e as Error).message}" does not mention "${f}"`);
-      }
-    }
-    return;
-  }
-  throw new Error(`expected ${kind.name}, nothing was thrown`);
-}
 
 /** A copy of the tiny golden STDiT2 folder with an edited config and tensors. */
 async function modelCopy(edit: {
@@ -73,7 +54,7 @@ Deno.test("STDiT2 checkpoint problems are listed with file, tensor, expected and
       t["pos_embed"] = { dtype: "F32", shape: [1, 4], data: new Float32Array(4) };
     },
   });
-  await expectError(
+  await assertRejects(
     () => STDiT2Model.load(gpu, localFolder(dir)),
     CheckpointError,
     join(dir, "diffusion_pytorch_model.safetensors"),
@@ -87,7 +68,7 @@ Deno.test("STDiT2 checkpoint problems are listed with file, tensor, expected and
 Deno.test("STDiT2 without y_embedding names the null caption", async () => {
   const gpu = await testGpu();
   const dir = await modelCopy({ tensors: (t) => delete t["y_embedder.y_embedding"] });
-  await expectError(
+  await assertRejects(
     () => STDiT2Model.load(gpu, localFolder(dir)),
     CheckpointError,
     "missing y_embedder.y_embedding [6, 32]",
@@ -121,7 +102,7 @@ Deno.test("STDiT2 configs: other models, bad widths, qk_norm off without norm we
   if (hub.hiddenSize !== 96 || hub.outChannels !== 8) throw new Error("hub config misread");
   // qk_norm false: the norm weights of the checkpoint are unexpected.
   const dir = await modelCopy({ config: (c) => (c.qk_norm = false) });
-  await expectError(
+  await assertRejects(
     () => STDiT2Model.load(gpu, localFolder(dir)),
     CheckpointError,
     "unexpected blocks.0.attn.q_norm.weight [24]",

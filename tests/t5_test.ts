@@ -16,7 +16,7 @@ import {
   T5Encoder,
   type T5EncoderLoadOptions,
 } from "../models/t5/mod.ts";
-import { assertThrows } from "./asserts.ts";
+import { assertRejects, assertThrows } from "./asserts.ts";
 import { type GoldenTensor, readGolden } from "./golden_reader.ts";
 import { assertRelativeError, goldenDir, relativeError, testGpu } from "./helpers.ts";
 import { openSafetensors } from "../deno.ts";
@@ -242,22 +242,6 @@ async function editedSource(
   file.close();
   edit(tensors);
   return new MemoryTensorSource("edited.safetensors", tensors);
-}
-
-async function assertRejects(
-  fn: () => Promise<unknown>,
-  type: new (...args: never[]) => Error,
-  fragment: string,
-): Promise<void> {
-  try {
-    await fn();
-  } catch (error) {
-    if (!(error instanceof type) || !error.message.includes(fragment)) {
-      throw new Error(`expected ${type.name} containing "${fragment}", got ${error}`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} containing "${fragment}", nothing was thrown`);
 }
 
 Deno.test("checkpoint errors: missing and mis-shaped tensors, all listed before upload", async () => {
