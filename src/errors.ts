@@ -1,47 +1,42 @@
 /** Error families of the library: each names the file, tensor, shape or kernel involved. */
 
-/** A checkpoint, config or safetensors file is missing, malformed or does not match the model. */
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
+/**
+ * The base of the library's errors; `name` is the family's class name, so the CLI can print
+ * `CheckpointError: …` as one line.
+ */
+export class LibraryError extends Error {
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
 }
+
+/** A checkpoint, config or safetensors file is missing, malformed or does not match the model. */
+export class CheckpointError extends LibraryError {}
 
 /** No usable WebGPU adapter, or the device reported a validation / out-of-memory error. */
-export class DeviceError extends Error {
-  override name = "DeviceError";
-}
+export class DeviceError extends LibraryError {}
 
 /** A tensor has the wrong shape or dtype for the operation it was given to. */
-export class ShapeError extends Error {
-  override name = "ShapeError";
-}
+export class ShapeError extends LibraryError {}
 
 /** A compression plan does not fit the model, steps or batch it is used with. */
-export class PlanError extends Error {
-  override name = "PlanError";
-}
+export class PlanError extends LibraryError {}
 
 /** A user-supplied option (label, step count, threshold...) is out of range. */
-export class OptionError extends Error {
-  override name = "OptionError";
-}
+export class OptionError extends LibraryError {}
 
 /** An output file (image, plan, embeddings, report) cannot be written where asked. */
-export class OutputError extends Error {
-  override name = "OutputError";
-}
+export class OutputError extends LibraryError {}
 
 /**
  * A computation produced NaN or infinity (weights or options that overflow float32); the
  * message names the step or tensor where it appeared.
  */
-export class NumericsError extends Error {
-  override name = "NumericsError";
-}
+export class NumericsError extends LibraryError {}
 
 /** A data set (Fashion-MNIST for the demo metrics) is missing or malformed. */
-export class DatasetError extends Error {
-  override name = "DatasetError";
-}
+export class DatasetError extends LibraryError {}
 
 /** The error classes above, by name (the CLI prints these as one line, without a stack). */
 export const LIBRARY_ERROR_NAMES: readonly string[] = [
