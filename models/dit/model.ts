@@ -12,6 +12,7 @@ import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/
 import { layerNormModulate } from "../../src/ops/norm.ts";
 import { gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
+import { runStages } from "../../src/sampling/staged_model.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { type DiTConfig, hiddenSize, parseDiTConfig } from "./config.ts";
 import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights.ts";
@@ -151,20 +152,7 @@ export class DiTModel extends TransformerShape {
    * for the whole batch) with class labels (i32 [B]; the null class = numClasses).
    */
   forward(x: Tensor, timestep: number, labels: Tensor, attention?: AttentionRuntime): Tensor {
-    const pass = this.begin(x, timestep, labels);
-    try {
-      let h = pass.hidden.reshape(pass.hidden.shape);
-      for (let l = 0; l < this.layers; l++) {
-        const next = this.block(pass, l, h, attention);
-        h.release();
-        h = next;
-      }
-      const out = this.end(pass, h);
-      h.release();
-      return out;
-    } finally {
-      pass.release();
-    }
+    return runStages(this, this.begin(x, timestep, labels), attention);
   }
 
   /**

@@ -15,6 +15,7 @@ import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
 import { posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
+import { runStages } from "../../src/sampling/staged_model.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
 import { releaseWeights } from "../../src/nn/weight_loading.ts";
@@ -208,20 +209,7 @@ export class PixArtModel extends TransformerShape {
     conditioning: CaptionConditioning,
     attention?: AttentionRuntime,
   ): Tensor {
-    const pass = this.begin(x, timestep, conditioning);
-    try {
-      let h = pass.hidden.reshape(pass.hidden.shape);
-      for (let l = 0; l < this.layers; l++) {
-        const next = this.block(pass, l, h, attention);
-        h.release();
-        h = next;
-      }
-      const out = this.end(pass, h);
-      h.release();
-      return out;
-    } finally {
-      pass.release();
-    }
+    return runStages(this, this.begin(x, timestep, conditioning), attention);
   }
 
   /** Patch and position embedding, the shared adaLN-single conditioning and the caption. */

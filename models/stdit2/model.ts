@@ -5,7 +5,7 @@
  * swap, cross-attention over every token of a sample with its caption mask.
  */
 
-import type { StagedPass } from "../../src/sampling/staged_model.ts";
+import { runStages, type StagedPass } from "../../src/sampling/staged_model.ts";
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
@@ -211,20 +211,7 @@ export class STDiT2Model extends TransformerShape {
     conditioning: VideoConditioning,
     attention?: AttentionRuntime,
   ): Tensor {
-    const pass = this.begin(x, timestep, conditioning);
-    try {
-      let h = pass.hidden.reshape(pass.hidden.shape);
-      for (let l = 0; l < this.layers; l++) {
-        const next = this.block(pass, l, h, attention);
-        h.release();
-        h = next;
-      }
-      const out = this.end(pass, h);
-      h.release();
-      return out;
-    } finally {
-      pass.release();
-    }
+    return runStages(this, this.begin(x, timestep, conditioning), attention);
   }
 
   /**
