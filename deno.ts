@@ -28,5 +28,6 @@ export {
   writeApng,
   writeBytes,
   writePng,
+  writePromptEmbeddingFile,
   writeSafetensors,
 } from "./deno/outputs.ts";
