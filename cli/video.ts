@@ -1,6 +1,7 @@
 /**
- * `video`: text-to-video with an Open-Sora STDiT2 folder, a VAE folder and precomputed prompt
- * embeddings → an animated PNG per prompt and a contact sheet of every frame.
+ * `video`: text-to-video with an Open-Sora STDiT2 folder, a VAE folder and captions (text, with
+ * a T5 text encoder folder, or precomputed embeddings) → an animated PNG per caption and a
+ * contact sheet of every frame.
  */
 
 import { join } from "node:path";
@@ -14,14 +15,19 @@ import { planOf } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
-import { dtypeOption, listOption, numberOption, requireOption, samplerOption } from "./options.ts";
-import { getGpu, loadPlan, localFolder, readJsonFile, readPromptEmbeddingFile } from "../deno.ts";
+import { dtypeOption, numberOption, requireOption, samplerOption } from "./options.ts";
+import {
+  captionEmbeddings,
+  VIDEO_TEXT_HELP,
+  VIDEO_TEXT_OPTIONS,
+  videoCaptions,
+} from "./video_text.ts";
+import { getGpu, loadPlan, localFolder, readJsonFile } from "../deno.ts";
 
 const HELP = `deno task video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
   --vae DIR            diffusers AutoencoderKL folder, decodes each frame (required)
-  --prompt FILES       prompt embedding safetensors ("prompt_embeds" [L, C], "prompt_attention_mask" [L]),
-                       comma-separated: one video each (required)
+${VIDEO_TEXT_HELP}
   --frames N           frames (default 16)
   --fps N              frame rate the model is conditioned on and the animation plays at (default 24)
   --height PX          frame height in pixels (default 240)
@@ -69,7 +75,7 @@ export async function videoCommand(args: string[]): Promise<void> {
     options: {
       model: { type: "string" },
       vae: { type: "string" },
-      prompt: { type: "string" },
+      ...VIDEO_TEXT_OPTIONS,
       ...VIDEO_SIZE_OPTIONS,
       steps: { type: "string" },
       cfg: { type: "string" },
@@ -90,7 +96,6 @@ export async function videoCommand(args: string[]): Promise<void> {
   // Option errors come before loading anything or touching the GPU.
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
-  const promptPaths = listOption(requireOption(values.prompt, "prompt"));
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
   const size = videoSizeOptions(values);
@@ -103,17 +108,18 @@ export async function videoCommand(args: string[]): Promise<void> {
   const steps = values.steps === undefined ? undefined : numberOption(values.steps, "steps", 100);
   const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 7);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
+  const captions = await videoCaptions(values, dtype);
 
   const gpu = await getGpu();
+  // Text captions are encoded (and T5 released) before the transformer is loaded.
+  const encoded = await captionEmbeddings(gpu, captions, modelDir);
   const pipeline = await STDiT2Pipeline.fromFolders(gpu, {
     transformer: localFolder(modelDir),
     vae: localFolder(vaeDir),
   }, { dtype });
   try {
     const model = pipeline.transformer;
-    const prompts = await Promise.all(
-      promptPaths.map((p) => readPromptEmbeddingFile(p, model.config.captionChannels)),
-    );
+    const prompts = encoded ?? await captions.readEmbeddings(model.config.captionChannels);
     if (plan) {
       const cost = planCost(planOf(plan), stdit2PlanFit(model, latentVideo(video)).costShape);
       console.log(

@@ -42,3 +42,4 @@ export {
   type TextTruncation,
   truncationNotice,
 } from "./text_encoder.ts";
+export { promptEmbeddingTensors } from "../../src/io/prompt_embeddings.ts";
