@@ -98,6 +98,7 @@ export async function videoCommand(args: string[]): Promise<void> {
   const vaeDir = requireOption(values.vae, "vae");
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
+  const captions = await videoCaptions(values, dtype);
   const size = videoSizeOptions(values);
   const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
   latentVideo(video); // checks the sizes before loading any weights
@@ -108,7 +109,6 @@ export async function videoCommand(args: string[]): Promise<void> {
   const steps = values.steps === undefined ? undefined : numberOption(values.steps, "steps", 100);
   const cfgScale = values.cfg === undefined ? undefined : numberOption(values.cfg, "cfg", 7);
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
-  const captions = await videoCaptions(values, dtype);
 
   const gpu = await getGpu();
   // Text captions are encoded (and T5 released) before the transformer is loaded.

@@ -64,11 +64,11 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const threshold = thresholdOption(values.threshold);
   const sampler = samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
+  const captions = await videoCaptions(values, dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
   latentVideo(size);
   const steps = numberOption(values.steps, "steps", 100);
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
-  const captions = await videoCaptions(values, dtype);
 
   const gpu = await getGpu();
   // Text captions are encoded (and T5 released) before the transformer is loaded.
