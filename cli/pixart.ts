@@ -33,7 +33,12 @@ const HELP = `deno task pixart [options]
   --vae DIR            diffusers AutoencoderKL folder
   --text-encoder DIR   transformers T5EncoderModel folder (with --model, for text captions)
   --tokenizer DIR      its tokenizer folder, spiece.model or tokenizer.json (default: --text-encoder)
-${promptHelp("image", "the pipeline's: 120 for PixArt-α, 300 for Σ; 120 without --pipeline")}
+${
+  promptHelp(
+    "image",
+    "the pipeline's: 120 for PixArt-α, 300 for Σ;\n                       120 without --pipeline",
+  )
+}
   --negative-prompt T  the negative caption with text captions (default "")
   --negative FILE      the negative or empty caption's embeddings (with --prompt-embeds; required
                        when --cfg > 1)

@@ -36,7 +36,7 @@ const HELP = `deno task pixart-calibrate [options]
 ${
   promptHelp(
     "calibration sample",
-    "the pipeline's: 120 for PixArt-α, 300 for Σ; 120 without --pipeline",
+    "the pipeline's: 120 for PixArt-α, 300 for Σ;\n                       120 without --pipeline",
   )
 }
   --negative-prompt T  the negative caption with text captions (default "")

@@ -30,8 +30,8 @@ export function promptHelp(what: string, maxLength: string): string {
   --prompts-file FILE  captions, one per line (UTF-8; blank lines are skipped)
   --prompt-embeds FILES  precomputed caption embeddings instead of text: safetensors files
                        ("prompt_embeds" [L, C], "prompt_attention_mask" [L]), comma-separated
-  --max-length N       caption tokens (default ${maxLength}); longer captions are truncated,
-                       with a notice
+  --max-length N       caption tokens, longer captions are truncated with a notice
+                       (default ${maxLength})
   --no-clean-caption   lower-case and strip the captions instead of diffusers' clean_caption
   --save-embeddings DIR  write each encoded caption as DIR/prompt-N.safetensors (and
                        DIR/negative.safetensors), to pass later with --prompt-embeds

@@ -192,7 +192,8 @@ export class T5TextEncoder {
 
   /**
    * Frees the encoder's weights, the linear kernels' cached textures and the pooled buffers,
-   * so the memory is free for the next model.
+   * so the memory is free for the next model. (Other models' cached weight textures on the same
+   * GPU are dropped too and packed again on their next use.)
    */
   release(): void {
     if (this.#released) return;
