@@ -81,13 +81,17 @@ class TiledRandomSource implements TensorSource {
   }
 
   readFloat32(name: string): Promise<Float32Array> {
+    const block = /^encoder\.block\.(\d+)\.layer\.0\.layer_norm\.weight$/.exec(name);
+    if (block && Number(block[1]) % 4 === 0) {
+      log(`  block ${block[1]}: RSS ${(Deno.memoryUsage().rss / GIB).toFixed(2)} GiB`);
+    }
     const size = this.info(name).shape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(size);
-    const block = this.#block;
+    const tile = this.#block;
     let from = this.#offsets.get(name)!;
     for (let at = 0; at < size;) {
-      const n = Math.min(block.length - from, size - at);
-      out.set(block.subarray(from, from + n), at);
+      const n = Math.min(tile.length - from, size - at);
+      out.set(tile.subarray(from, from + n), at);
       at += n;
       from = 0;
     }

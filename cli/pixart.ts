@@ -21,6 +21,7 @@ import {
   PROMPT_OPTIONS,
   promptHelp,
   promptInput,
+  refuseTextOptions,
   saveEmbeddings,
   textOptions,
 } from "./prompts.ts";
@@ -146,14 +147,7 @@ export async function pixartCommand(args: string[]): Promise<void> {
       );
     }
   } else {
-    const textOnly =
-      (["negative-prompt", "save-embeddings", "max-length", "no-clean-caption"] as const)
-        .filter((k) => values[k] !== undefined && values[k] !== false);
-    if (textOnly.length > 0) {
-      throw new OptionError(
-        `${textOnly.map((k) => `--${k}`).join(", ")} go with text captions, not embeddings`,
-      );
-    }
+    refuseTextOptions(values);
   }
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
 

@@ -23,6 +23,7 @@ import {
   PROMPT_OPTIONS,
   promptHelp,
   promptInput,
+  refuseTextOptions,
   saveEmbeddings,
   textOptions,
 } from "./prompts.ts";
@@ -103,8 +104,8 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
         "--negative FILE goes with --prompt-embeds; use --negative-prompt TEXT",
       );
     }
-  } else if (values["negative-prompt"] !== undefined || values["save-embeddings"] !== undefined) {
-    throw new OptionError("--negative-prompt and --save-embeddings go with text captions");
+  } else {
+    refuseTextOptions(values);
   }
   const threshold = thresholdOption(values.threshold);
   const sampler = samplerOption(values.sampler);

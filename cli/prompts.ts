@@ -117,6 +117,29 @@ export async function promptInput(values: PromptValues): Promise<PromptInput> {
   return { kind: "text", texts: await readPromptsFile(values["prompts-file"]!) };
 }
 
+/** Options that only mean something with text captions. */
+const TEXT_ONLY = [
+  "negative-prompt",
+  "save-embeddings",
+  "max-length",
+  "no-clean-caption",
+  "text-encoder",
+  "tokenizer",
+  "text-dtype",
+] as const;
+
+/** Refuses text-stage options given with embedding files (they would be ignored). */
+export function refuseTextOptions(
+  values: Partial<Record<(typeof TEXT_ONLY)[number], string | boolean>>,
+): void {
+  const given = TEXT_ONLY.filter((k) => values[k] !== undefined && values[k] !== false);
+  if (given.length > 0) {
+    throw new OptionError(
+      `${given.map((k) => `--${k}`).join(", ")} go with text captions, not embedding files`,
+    );
+  }
+}
+
 /** The text-stage options (checked before anything is loaded). */
 export function textOptions(values: PromptValues): { maxLength?: number; cleanCaption: boolean } {
   const raw = values["max-length"];

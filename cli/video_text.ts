@@ -16,6 +16,7 @@ import {
   promptHelp,
   promptInput,
   type PromptValues,
+  refuseTextOptions,
   saveEmbeddings,
   textOptions,
 } from "./prompts.ts";
@@ -52,13 +53,7 @@ export async function videoCaptions(
     throw new OptionError("--tokenizer goes with --text-encoder");
   }
   if (input.kind === "embeds") {
-    const textOnly = (["save-embeddings", "max-length", "no-clean-caption"] as const)
-      .filter((k) => values[k] !== undefined && values[k] !== false);
-    if (textOnly.length > 0) {
-      throw new OptionError(
-        `${textOnly.map((k) => `--${k}`).join(", ")} go with text captions, not embeddings`,
-      );
-    }
+    refuseTextOptions(values);
     return {
       readEmbeddings: (channels) =>
         Promise.all(input.paths.map((p) => readPromptEmbeddingFile(p, channels))),

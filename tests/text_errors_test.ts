@@ -241,7 +241,7 @@ Deno.test("prompts files: invalid UTF-8, a folder, no caption; text options with
   await rejects(
     () => pixartCommand([`--pipeline=${dir}`, "--prompt-embeds=x.safetensors", "--max-length=9"]),
     OptionError,
-    /--max-length go with text captions/,
+    /--max-length go with text captions, not embedding files/,
   );
   await rejects(
     () => pixartCommand([`--pipeline=${dir}`, `--model=${dir}`, "--prompt=a"]),
