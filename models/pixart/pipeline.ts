@@ -173,6 +173,12 @@ export class PixArtPipeline {
     const folders = { transformer: root.folder("transformer"), vae: root.folder("vae") };
     const transformer = await readModelConfig(folders.transformer, parsePixArtConfig);
     const vae = await readModelConfig(folders.vae, parseVaeConfig);
+    if (vae.config.latentChannels !== transformer.config.inChannels) {
+      throw new OptionError(
+        `the VAE decodes ${vae.config.latentChannels}-channel latents, the PixArt model makes ` +
+          `${transformer.config.inChannels}`,
+      );
+    }
     const reload = () => loadParts(gpu, folders, options);
     const configs = { transformer: transformer.config, vae: vae.config };
     if (!index.text) {
