@@ -30,5 +30,6 @@ export {
   writeApng,
   writeBytes,
   writePng,
+  writePromptEmbeddingFile,
   writeSafetensors,
 } from "./deno/outputs.ts";

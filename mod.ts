@@ -21,6 +21,7 @@
 export * as dit from "./models/dit/mod.ts";
 export * as pixart from "./models/pixart/mod.ts";
 export * as stdit2 from "./models/stdit2/mod.ts";
+export * as t5 from "./models/t5/mod.ts";
 export * as vae from "./models/vae/mod.ts";
 
 export { getGpu, Gpu, type GpuOptions } from "./src/gpu/context.ts";

@@ -1,6 +1,7 @@
 /**
  * `video-calibrate`: greedy DiTFastAttn calibration of an STDiT2 model's spatial attention for one
- * video size, with prompt embeddings as calibration data, written as a plan file.
+ * video size, with captions (text encoded by T5 first, or embedding files) as calibration data,
+ * written as a plan file.
  */
 
 import { parseArgs } from "node:util";
@@ -15,26 +16,26 @@ import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts
 import {
   cfgOption,
   dtypeOption,
-  listOption,
   numberOption,
   positiveIntegerOption,
   samplerOption,
   seedOption,
   thresholdOption,
 } from "./options.ts";
-import {
-  checkOutputPath,
-  getGpu,
-  localFolder,
-  readPromptEmbeddingFile,
-  savePlan,
-} from "../deno.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import {
+  captionEmbeddings,
+  VIDEO_TEXT_HELP,
+  VIDEO_TEXT_OPTIONS,
+  videoCaptions,
+} from "./video_text.ts";
+import { checkOutputPath, getGpu, localFolder, savePlan } from "../deno.ts";
 
 const HELP = `deno task video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
-  --prompt FILES    calibration prompt embeddings, comma-separated (required; DiTFastAttn uses 4)
+${VIDEO_TEXT_HELP}
+                    (calibration captions, one sample each; DiTFastAttn uses 4)
   --threshold D     δ, the error budget of the greedy search (required; the paper's Open-Sora runs: 0.01–0.06)
   --frames N, --fps N, --height PX, --width PX   the video size the plan is for (defaults 16, 24, 240, 426)
   --vae DIR         VAE folder whose scale factor sets the latent size (default factor ${STDIT2_VAE_SCALE})
@@ -51,7 +52,7 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
     args,
     options: {
       model: { type: "string" },
-      prompt: { type: "string" },
+      ...VIDEO_TEXT_OPTIONS,
       threshold: { type: "string" },
       ...VIDEO_SIZE_OPTIONS,
       vae: { type: "string" },
@@ -70,10 +71,10 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
     return;
   }
   if (!values.model) throw new OptionError("--model is required");
-  if (!values.prompt) throw new OptionError("--prompt is required (calibration prompts)");
   const threshold = thresholdOption(values.threshold);
   const sampler = samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
+  const captions = await videoCaptions(values, dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
   latentVideo(size);
   const steps = positiveIntegerOption(values.steps, "steps") ?? 100;
@@ -83,13 +84,11 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const gpu = await getGpu();
+  // Text captions are encoded (and T5 released) before the transformer is loaded.
+  const encoded = await captionEmbeddings(gpu, captions, values.model);
   const model = await STDiT2Model.load(gpu, localFolder(values.model), { dtype });
   try {
-    const prompts = await Promise.all(
-      listOption(values.prompt).map((p) =>
-        readPromptEmbeddingFile(p, model.config.captionChannels)
-      ),
-    );
+    const prompts = encoded ?? await captions.readEmbeddings(model.config.captionChannels);
     const progress = new ProgressBar("calibrating", steps);
     const compressed = await compress(
       stdit2Target(model, size),

@@ -23,6 +23,12 @@ import { upscaleFactor } from "../vae/config.ts";
 import { stdit2PlanFit } from "./cost.ts";
 import { STDiT2Model } from "./model.ts";
 import { latentVideo, sampleSTDiT2, type VideoSize } from "./sample.ts";
+import {
+  encodeSTDiT2Text,
+  type STDiT2PromptEmbeddings,
+  type STDiT2TextFolders,
+  type STDiT2TextOptions,
+} from "./text.ts";
 
 export interface STDiT2PipelineLoadOptions {
   /** Storage of the transformer's large linear weights and the VAE's conv weights. */
@@ -93,6 +99,20 @@ export class STDiT2Pipeline {
       transformer: root.folder("transformer"),
       vae: root.folder("vae"),
     }, options);
+  }
+
+  /**
+   * The text stage alone, run before the transformer is loaded: T5 from `source` (a folder with
+   * `transformer/`, `text_encoder/` and `tokenizer/`, or those folders) encodes the captions to
+   * the model's model_max_length tokens and is released again.
+   */
+  static encodePrompts(
+    gpu: Gpu,
+    source: Folder | STDiT2TextFolders,
+    prompts: readonly string[],
+    options: STDiT2TextOptions = {},
+  ): Promise<STDiT2PromptEmbeddings> {
+    return encodeSTDiT2Text(gpu, source, prompts, options);
   }
 
   /** Loads a transformer folder and a VAE folder. */
