@@ -233,13 +233,8 @@ Deno.test("pixart CLI: missing and malformed options", async () => {
     OptionError,
     /--sampler must be one of/,
   );
-<<<<<<< HEAD
   await assertRejects(
-    () => pixartCommand(["--model=/nonexistent", "--vae=v", "--prompt=p"]),
-=======
-  await rejects(
     () => pixartCommand(["--model=/nonexistent", "--vae=v", "--prompt-embeds=p"]),
->>>>>>> text
     CheckpointError,
     /does not exist/,
   );
