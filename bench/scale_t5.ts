@@ -22,7 +22,7 @@ import { CheckpointError } from "../src/errors.ts";
 import type { TensorInfo, TensorSource } from "../src/io/safetensors.ts";
 import { linearCacheBytes } from "../src/ops/linear.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
-import { getGpu } from "../deno.ts";
+import { getGpu, writeBytes } from "../deno.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -213,7 +213,7 @@ const report = {
 };
 encoder.release();
 await Deno.mkdir("out", { recursive: true });
-await Deno.writeTextFile(values.json!, JSON.stringify(report, null, 1) + "\n");
+await writeBytes(values.json!, JSON.stringify(report, null, 1) + "\n");
 const gib = (bytes: number | null) => bytes === null ? "–" : `${(bytes / GIB).toFixed(2)} GiB`;
 console.log(`
 | tokens | encode s | GFLOP | GFLOP/s |

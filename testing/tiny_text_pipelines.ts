@@ -17,7 +17,7 @@ import { parseSTDiT2Config } from "../models/stdit2/config.ts";
 import { expectedSTDiT2Shapes } from "../models/stdit2/weights.ts";
 import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
 import { RandomTensorSource } from "./random_source.ts";
-import { writeSafetensors } from "../deno.ts";
+import { writeBytes, writeSafetensors } from "../deno.ts";
 
 /** The golden sets shipped with the repository (GOLDEN_DIR overrides, as for the tests). */
 export function defaultGoldenDir(): string {
@@ -81,7 +81,7 @@ export async function writeTinyPixArtPipeline(
   const className = options.className === undefined ? "PixArtAlphaPipeline" : options.className;
   await Deno.mkdir(dir, { recursive: true });
   if (className !== null) {
-    await Deno.writeTextFile(
+    await writeBytes(
       join(dir, "model_index.json"),
       JSON.stringify(
         {
@@ -108,7 +108,7 @@ export async function writeTinyPixArtPipeline(
   configJson.caption_channels = options.captionChannels ?? 48;
   const transformerDir = join(dir, "transformer");
   await Deno.mkdir(transformerDir, { recursive: true });
-  await Deno.writeTextFile(
+  await writeBytes(
     join(transformerDir, "config.json"),
     JSON.stringify(configJson, null, 2),
   );
@@ -119,7 +119,7 @@ export async function writeTinyPixArtPipeline(
     options.seed ?? 0,
   );
   await Deno.mkdir(join(dir, "scheduler"), { recursive: true });
-  await Deno.writeTextFile(
+  await writeBytes(
     join(dir, "scheduler", "scheduler_config.json"),
     JSON.stringify(
       {
@@ -161,7 +161,7 @@ export async function writeTinySTDiT2Pipeline(
   const transformerDir = join(dir, "transformer");
   await Deno.mkdir(transformerDir, { recursive: true });
   const configPath = join(transformerDir, "config.json");
-  await Deno.writeTextFile(configPath, JSON.stringify(configJson, null, 2));
+  await writeBytes(configPath, JSON.stringify(configJson, null, 2));
   await writeRandomWeights(
     join(transformerDir, "model.safetensors"),
     expectedSTDiT2Shapes(parseSTDiT2Config(configJson, configPath)),
