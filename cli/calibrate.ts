@@ -8,6 +8,7 @@ import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { DEFAULT_MODEL } from "./generate.ts";
 import { ProgressBar } from "./progress.ts";
 import {
+  CALIBRATION_OPTIONS,
   cfgOption,
   dtypeOption,
   numberOption,
@@ -39,19 +40,13 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
+      ...CALIBRATION_OPTIONS,
       model: { type: "string", default: DEFAULT_MODEL },
-      threshold: { type: "string" },
       "n-calib": { type: "string" },
-      steps: { type: "string" },
       sampler: { type: "string", default: "ddim" },
-      cfg: { type: "string" },
-      window: { type: "string" },
-      seed: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/plan.json" },
       xdit: { type: "string" },
       "no-reuse": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {

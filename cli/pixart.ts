@@ -16,13 +16,14 @@ import { MAX_SEED } from "../src/sampling/prng.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { writeImageGrid } from "./images.ts";
 import { warnIfLongRun } from "./estimate.ts";
-import { ProgressBar } from "./progress.ts";
+import { GenerationProgress } from "./progress.ts";
 import {
   cfgOption,
   colsOption,
   dtypeOption,
   positiveIntegerOption,
   samplerOption,
+  SAMPLING_OPTIONS,
   seedOption,
 } from "./options.ts";
 import {
@@ -120,15 +121,9 @@ export async function pixartCommand(args: string[]): Promise<void> {
       negative: { type: "string" },
       height: { type: "string" },
       width: { type: "string" },
-      steps: { type: "string" },
-      cfg: { type: "string" },
-      seed: { type: "string" },
-      sampler: { type: "string" },
-      plan: { type: "string" },
-      dtype: { type: "string", default: "f32" },
+      ...SAMPLING_OPTIONS,
       out: { type: "string", default: "out/pixart.png" },
       cols: { type: "string" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -248,8 +243,7 @@ export async function pixartCommand(args: string[]): Promise<void> {
       samples: prompts.length *
         ((plan?.cfgScale ?? cfgScale ?? PIXART_DEFAULTS.cfgScale) > 1 ? 2 : 1),
     });
-    let progress: ProgressBar | null = null;
-    let decoding: ProgressBar | null = null;
+    const progress = new GenerationProgress("sampling", "images");
     const result = await pipeline.generate({
       prompts,
       negative,
@@ -263,22 +257,10 @@ export async function pixartCommand(args: string[]): Promise<void> {
       seed,
       sampler,
       plan,
-      onStep: (step, total) => {
-        progress ??= new ProgressBar("sampling", total);
-        progress.update(step + 1);
-      },
-      onDecode: (image, images) => {
-        if (!decoding) {
-          // Ends the sampling bar's line before the decoding bar starts its own.
-          (progress as ProgressBar | null)?.done();
-          progress = null;
-          decoding = new ProgressBar("decoding", images, "images");
-        }
-        decoding.update(image);
-      },
+      onStep: (step, total) => progress.step(step + 1, total),
+      onDecode: progress.decoded,
     });
-    (progress as ProgressBar | null)?.done();
-    (decoding as ProgressBar | null)?.done();
+    progress.done();
     await writeImageGrid(
       values.out!,
       result.images,

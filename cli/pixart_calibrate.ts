@@ -18,6 +18,7 @@ import { isGuided } from "../src/sampling/sample_loop.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import {
+  CALIBRATION_OPTIONS,
   cfgOption,
   dtypeOption,
   numberOption,
@@ -76,23 +77,17 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
+      ...CALIBRATION_OPTIONS,
       pipeline: { type: "string" },
       model: { type: "string" },
       ...PROMPT_OPTIONS,
       "negative-prompt": { type: "string" },
       negative: { type: "string" },
-      threshold: { type: "string" },
       height: { type: "string" },
       width: { type: "string" },
       "vae-scale": { type: "string" },
-      steps: { type: "string" },
       sampler: { type: "string", default: "dpm-solver++" },
-      cfg: { type: "string" },
-      window: { type: "string" },
-      seed: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/pixart-plan.json" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {

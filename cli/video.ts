@@ -13,7 +13,7 @@ import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
 import { planCost } from "../src/compression/plan.ts";
 import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
-import { ProgressBar } from "./progress.ts";
+import { GenerationProgress } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
 import {
   cfgOption,
@@ -22,6 +22,7 @@ import {
   positiveIntegerOption,
   requireOption,
   samplerOption,
+  SAMPLING_OPTIONS,
   seedOption,
 } from "./options.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
@@ -88,16 +89,10 @@ export async function videoCommand(args: string[]): Promise<void> {
       vae: { type: "string" },
       ...VIDEO_TEXT_OPTIONS,
       ...VIDEO_SIZE_OPTIONS,
-      steps: { type: "string" },
-      cfg: { type: "string" },
+      ...SAMPLING_OPTIONS,
       "guided-channels": { type: "string" },
-      seed: { type: "string" },
-      sampler: { type: "string" },
-      plan: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/video.png" },
       sheet: { type: "string" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -148,8 +143,7 @@ export async function videoCommand(args: string[]): Promise<void> {
       steps: plan?.steps ?? steps ?? 100,
       samples: prompts.length * ((plan?.cfgScale ?? cfgScale ?? 7) > 1 ? 2 : 1),
     });
-    let progress: ProgressBar | null = null;
-    let decoding: ProgressBar | null = null;
+    const progress = new GenerationProgress("sampling", "frames");
     const result = await pipeline.generate({
       prompts,
       ...size,
@@ -159,22 +153,10 @@ export async function videoCommand(args: string[]): Promise<void> {
       seed,
       sampler,
       plan,
-      onStep: (step, total) => {
-        progress ??= new ProgressBar("sampling", total);
-        progress.update(step + 1);
-      },
-      onDecode: (frame, frames) => {
-        if (!decoding) {
-          // Ends the sampling bar's line before the decoding bar starts its own.
-          (progress as ProgressBar | null)?.done();
-          progress = null;
-          decoding = new ProgressBar("decoding", frames, "frames");
-        }
-        decoding.update(frame);
-      },
+      onStep: (step, total) => progress.step(step + 1, total),
+      onDecode: progress.decoded,
     });
-    (progress as ProgressBar | null)?.done();
-    (decoding as ProgressBar | null)?.done();
+    progress.done();
     for (const [i, video] of result.videos.entries()) {
       await writeVideoApng(paths[i], video, result.height, result.width, size.fps);
     }

@@ -14,6 +14,7 @@ import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { ProgressBar } from "./progress.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
 import {
+  CALIBRATION_OPTIONS,
   cfgOption,
   dtypeOption,
   numberOption,
@@ -51,19 +52,13 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
+      ...CALIBRATION_OPTIONS,
       model: { type: "string" },
       ...VIDEO_TEXT_OPTIONS,
-      threshold: { type: "string" },
       ...VIDEO_SIZE_OPTIONS,
       vae: { type: "string" },
-      steps: { type: "string" },
       sampler: { type: "string", default: "ddpm" },
-      cfg: { type: "string" },
-      window: { type: "string" },
-      seed: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/video-plan.json" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
