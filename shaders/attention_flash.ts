@@ -29,15 +29,20 @@ export function flashWorkgroupBytes(headDim: number, keyTile: number): number {
 }
 
 /**
- * 64 invocations, one query each; the largest key tile of 32, 16, 8 or 4 rows whose k and v fit
- * `workgroupBytes` (null when not even 4 rows fit: the head is too wide for this kernel).
+ * 64 invocations, one query each, and `keyTile` keys per step: the direct kernel's key tile when
+ * k and v of that many rows fit `workgroupBytes`, so that for full attention both kernels rescale
+ * at the same keys and round alike; else the largest of 32, 16, 8 or 4 rows that fits (null when
+ * not even 4 fit: the head is too wide for this kernel).
  */
 export function defaultFlashTiling(
   headDim: number,
   workgroupBytes: number,
   maxInvocations: number,
+  directKeyTile: number,
 ): FlashTiling | null {
-  const keyTile = [32, 16, 8, 4].find((t) => flashWorkgroupBytes(headDim, t) <= workgroupBytes);
+  const keyTile = [directKeyTile, 32, 16, 8, 4].find((t) =>
+    flashWorkgroupBytes(headDim, t) <= workgroupBytes
+  );
   if (keyTile === undefined) return null;
   return { workgroupSize: Math.min(64, maxInvocations), queriesPerInvocation: 1, keyTile };
 }

@@ -301,11 +301,14 @@ export function directLinearWgsl(shape: DirectLinearShape, epilogue: LinearEpilo
   for (let r = 0; r < R; r++) {
     body.push(`let x${r} = x[xr${r} + kk / ${step}u];`);
     for (let c = 0; c < C; c++) {
-      body.push(
-        vector
-          ? `acc${r}_${c} += dot(x${r}, w${c});`
-          : `acc${r}_${c} = fma(x${r}, w${c}, acc${r}_${c});`,
-      );
+      // One fma per k in order, as the tiled and gemm kernels do: every variant rounds alike,
+      // so the measured choice of variant never changes a result.
+      const terms = vector ? ["x", "y", "z", "w"].map((q) => [`x${r}.${q}`, `w${c}.${q}`]) : [
+        [`x${r}`, `w${c}`],
+      ];
+      let sum = `acc${r}_${c}`;
+      for (const [a, b] of terms) sum = `fma(${a}, ${b}, ${sum})`;
+      body.push(`acc${r}_${c} = ${sum};`);
     }
   }
   const stores: string[] = [];

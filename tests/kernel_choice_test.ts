@@ -8,7 +8,7 @@ import { loadKernelChoices, saveKernelChoices } from "../deno.ts";
 import { OptionError } from "../src/errors.ts";
 import { Gpu, type GpuOptions } from "../src/gpu/context.ts";
 import { KernelChoices } from "../src/gpu/kernel_choice.ts";
-import { fullAttentionWithResidual } from "../src/ops/attention.ts";
+import { fullAttention, fullAttentionWithResidual } from "../src/ops/attention.ts";
 import { linear, type LinearVariant } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
@@ -132,25 +132,33 @@ Deno.test("kernel choice: forced variants run and agree with each other and the 
       outputs.push(out);
     });
   }
-  assertRelativeError(outputs[1], outputs[0], 3e-6, "direct vs tiled");
-  assertRelativeError(outputs[2], outputs[0], 3e-6, "gemm vs tiled");
+  // Every variant sums the k terms in order with one fma each: the choice never changes a bit.
+  ok(outputs[1].every((v, i) => v === outputs[0][i]), "direct and tiled identical");
+  ok(outputs[2].every((v, i) => v === outputs[0][i]), "gemm and tiled identical");
 
   const [batch, heads, tokens, headDim, window] = [2, 2, 70, 72, 9];
   const qkv = randomArray(batch * tokens * 3 * heads * headDim, 5);
   const fullRef = referenceAttention(qkv, batch, tokens, heads, headDim);
-  const results: Float32Array[] = [];
+  const fused: Float32Array[] = [];
+  const full: Float32Array[] = [];
   for (const variant of ["direct", "flash"]) {
     await withGpu({ forceVariants: { attention: variant } }, async (gpu) => {
       const t = Tensor.fromArray(gpu, qkv, [batch, tokens, 3 * heads * headDim]);
       const { output, residual } = fullAttentionWithResidual(t, heads, window);
-      const out = await output.toFloat32();
-      strictEqual(launches(gpu, `attention/${variant}`), 1, `${variant} ran`);
-      assertRelativeError(out, fullRef, 1e-4, `fused attention ${variant}`);
-      results.push(out);
-      for (const r of [t, output, residual]) r.release();
+      const plain = fullAttention(t, heads);
+      fused.push(await output.toFloat32());
+      full.push(await plain.toFloat32());
+      strictEqual(launches(gpu, `attention/${variant}`), 2, `${variant} ran`);
+      assertRelativeError(fused.at(-1)!, fullRef, 1e-4, `fused attention ${variant}`);
+      assertRelativeError(full.at(-1)!, fullRef, 1e-4, `full attention ${variant}`);
+      for (const r of [t, output, residual, plain]) r.release();
     });
   }
-  assertRelativeError(results[1], results[0], 1e-4, "flash vs direct");
+  // Full attention: both kernels rescale at the same key tiles, so they round alike.
+  ok(full[1].every((v, i) => v === full[0][i]), "full attention: flash and direct identical");
+  // Fused: the direct kernel visits the keys outside each lane's band first, so the sums are
+  // ordered differently; they agree within the kernels' tolerance.
+  assertRelativeError(fused[1], fused[0], 1e-4, "fused: flash vs direct");
 });
 
 Deno.test("kernel choice: bad JSON and bad forced variants are named", async () => {

@@ -169,6 +169,7 @@ function flashTiling(gpu: Gpu, headDim: number): FlashTiling | null {
     headDim,
     gpu.limits.maxComputeWorkgroupStorageSize,
     gpu.limits.maxComputeInvocationsPerWorkgroup,
+    defaultAttentionTiling(headDim).keyTile,
   );
 }
 
