@@ -1,5 +1,5 @@
 /**
- * The greedy per-step, per-layer method search of DiTFastAttn (DESIGN §5).
+ * The greedy per-step, per-layer method search of DiTFastAttn (docs/DESIGN.md §5).
  *
  * Work reuse: the step's uncompressed output is computed once; the hidden states entering
  * layer l under the methods already chosen for layers < l are kept, so a trial of layer l

@@ -4,18 +4,16 @@
  * passes, hand-made plans sample, and plans are bound to the resolution they were made for.
  */
 
+import { calibrateThrice, checkAcceptedChoices } from "./calibration_check.ts";
 import { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
 import { compress } from "../calibrate/compress.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
-import { layerThresholds } from "../calibrate/greedy_search.ts";
 import { pixartTarget } from "../calibrate/targets/mod.ts";
 import { samplePixArt } from "../models/pixart/sample.ts";
-import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
 import { fullPlan, planCost } from "../src/compression/plan.ts";
 import { OptionError, PlanError } from "../src/errors.ts";
-import { meanClippedRelativeErrorCpu } from "../src/ops/loss.ts";
 import { assertRelativeError } from "./helpers.ts";
 import { loadTinyPixArt, randomPrompt } from "./pixart_fixtures.ts";
 import { loadPlan, savePlan } from "../deno.ts";
@@ -52,13 +50,7 @@ Deno.test("PixArt calibration is deterministic and its accepted choices are unde
   const model = await loadTinyPixArt();
   const target = pixartTarget(model, SIZE);
   const options = { threshold: DELTA, steps: STEPS };
-  const first = await compress(target, CALIB, options);
-  const second = await compress(target, CALIB, options);
-  deepEqual(first.planFile.methods, second.planFile.methods);
-  deepEqual(
-    first.calibration!.decisions.map((d) => d.trials),
-    second.calibration!.decisions.map((d) => d.trials),
-  );
+  const first = await calibrateThrice(target, CALIB, options);
   equal(first.planFile.model.family, "pixart");
   equal(first.planFile.model.tokens, 48);
   equal(first.planFile.window, WINDOW);
@@ -66,64 +58,7 @@ Deno.test("PixArt calibration is deterministic and its accepted choices are unde
     [first.planFile.sampler, first.planFile.cfgScale, first.planFile.nCalib],
     ["dpm-solver++", 4.5, 2],
   );
-  const histogram = first.histogram();
-  if (histogram.FULL_ATTN === STEPS * model.layers) {
-    throw new Error(`nothing was compressed at δ=${DELTA}`);
-  }
-
-  // Replay the calibration trajectory under the final plan, recomputing every accepted
-  // choice's loss with whole forward passes instead of the staged search.
-  const final = first.planFile.methods;
-  const thresholds = layerThresholds(model.layers, DELTA);
-  const working = fullPlan(model.layers, STEPS, WINDOW);
-  const runtime = new AttentionRuntime(working, {
-    storeResidualAtEveryFullStep: true,
-    keepEveryOutput: true,
-  });
-  let checked = 0;
-  await samplePixArt(model, {
-    ...CALIB,
-    ...SIZE,
-    steps: STEPS,
-    runtime,
-    beforeStep: async ({ step, timestep, modelInput, conditioning }) => {
-      const forward = async (column: AttentionMethod[]) => {
-        column.forEach((m, l) => (working.methods[l][step] = m));
-        runtime.planChanged();
-        runtime.step = step;
-        runtime.writeCaches = false;
-        const out = model.forward(modelInput, timestep, conditioning, runtime);
-        runtime.writeCaches = true;
-        const values = await out.toFloat32();
-        out.release();
-        return values;
-      };
-      const full = Array<AttentionMethod>(model.layers).fill("FULL_ATTN");
-      const reference = await forward(full);
-      for (let l = 0; l < model.layers; l++) {
-        if (final[l][step] === "FULL_ATTN") continue;
-        const column = full.map((_, k) => (k <= l ? final[k][step] : "FULL_ATTN"));
-        const loss = meanClippedRelativeErrorCpu(reference, await forward(column));
-        if (!(loss < thresholds[l])) {
-          throw new Error(
-            `step ${step} layer ${l}: ${final[l][step]} loss ${loss} ≥ ${thresholds[l]}`,
-          );
-        }
-        const recorded = first.calibration!.decisions.find((d) => d.step === step && d.layer === l)!
-          .loss!;
-        if (Math.abs(loss - recorded) > 1e-4 * Math.max(recorded, 1e-3)) {
-          throw new Error(
-            `step ${step} layer ${l}: recomputed ${loss}, search recorded ${recorded}`,
-          );
-        }
-        checked++;
-      }
-      final.forEach((row, l) => (working.methods[l][step] = row[step]));
-      runtime.planChanged();
-    },
-  });
-  runtime.release();
-  if (checked === 0) throw new Error("no accepted choice was checked");
+  await checkAcceptedChoices(target, CALIB, first);
   model.release();
 });
 

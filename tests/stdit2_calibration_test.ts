@@ -5,16 +5,13 @@
  * halves changes nothing (rows of [B·T, S, C] are cond first); plans cost frames × S tokens.
  */
 
+import { calibrateThrice, checkAcceptedChoices } from "./calibration_check.ts";
 import { deepEqual } from "node:assert/strict";
-import { compress } from "../calibrate/compress.ts";
-import { layerThresholds } from "../calibrate/greedy_search.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
 import { stdit2Target } from "../calibrate/targets/mod.ts";
 import { latentVideo, sampleSTDiT2, videoConditioning } from "../models/stdit2/sample.ts";
 import { AttentionRuntime } from "../src/compression/attention_runtime.ts";
-import type { AttentionMethod } from "../src/compression/methods.ts";
 import { fullPlan } from "../src/compression/plan.ts";
-import { meanClippedRelativeErrorCpu } from "../src/ops/loss.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError, randomArray, testGpu } from "./helpers.ts";
@@ -41,75 +38,11 @@ Deno.test("STDiT2 calibration is deterministic and its accepted choices are unde
   const target = stdit2Target(model, VIDEO);
   const options = { threshold: DELTA, steps: STEPS };
   const calib = { prompts, seed: SEED };
-  const first = await compress(target, calib, options);
-  const second = await compress(target, calib, options);
-  deepEqual(first.planFile.methods, second.planFile.methods);
-  deepEqual(
-    first.calibration!.decisions.map((d) => d.trials),
-    second.calibration!.decisions.map((d) => d.trials),
-  );
-  const naive = await compress(target, calib, { ...options, reuseHiddenStates: false });
-  deepEqual(naive.planFile.methods, first.planFile.methods);
+  const first = await calibrateThrice(target, calib, options);
   const { model: planModel, window } = first.planFile;
   deepEqual([planModel.family, planModel.tokens, window], ["stdit2", 24, 3]);
-  const histogram = first.histogram();
-  console.log(`δ=${DELTA}: ${JSON.stringify(histogram)}`);
-  if (histogram.FULL_ATTN === STEPS * model.layers) {
-    throw new Error(`nothing compressed at δ=${DELTA}`);
-  }
-
-  // Replay the calibration trajectory with the final plan and recompute, with whole forward
-  // passes, the loss of every accepted layer choice.
-  const final = first.planFile.methods;
-  const thresholds = layerThresholds(model.layers, DELTA);
-  const working = fullPlan(model.layers, STEPS, window);
-  const runtime = new AttentionRuntime(working, {
-    storeResidualAtEveryFullStep: true,
-    keepEveryOutput: true,
-  });
-  let checked = 0;
-  await sampleSTDiT2(model, {
-    prompts,
-    ...VIDEO,
-    seed: SEED,
-    steps: STEPS,
-    runtime,
-    beforeStep: async ({ step, timestep, modelInput, conditioning }) => {
-      const forward = async (column: AttentionMethod[]) => {
-        column.forEach((m, l) => (working.methods[l][step] = m));
-        runtime.planChanged();
-        runtime.step = step;
-        runtime.writeCaches = false;
-        const out = model.forward(modelInput, timestep, conditioning, runtime);
-        runtime.writeCaches = true;
-        const values = await out.toFloat32();
-        out.release();
-        return values;
-      };
-      const full = Array<AttentionMethod>(model.layers).fill("FULL_ATTN");
-      const reference = await forward(full);
-      for (let l = 0; l < model.layers; l++) {
-        if (final[l][step] === "FULL_ATTN") continue;
-        const column = full.map((_, k) => (k <= l ? final[k][step] : "FULL_ATTN"));
-        const loss = meanClippedRelativeErrorCpu(reference, await forward(column));
-        if (!(loss < thresholds[l])) {
-          throw new Error(`step ${step} layer ${l}: ${final[l][step]} loss ${loss} ≥ threshold`);
-        }
-        const recorded = first.calibration!.decisions.find((d) => d.step === step && d.layer === l)!
-          .loss!;
-        if (Math.abs(loss - recorded) > 1e-4 * Math.max(recorded, 1e-3)) {
-          throw new Error(
-            `step ${step} layer ${l}: recomputed ${loss}, search recorded ${recorded}`,
-          );
-        }
-        checked++;
-      }
-      final.forEach((row, l) => (working.methods[l][step] = row[step]));
-      runtime.planChanged();
-    },
-  });
-  runtime.release();
-  if (checked === 0) throw new Error("no accepted choice was checked");
+  console.log(`δ=${DELTA}: ${JSON.stringify(first.histogram())}`);
+  await checkAcceptedChoices(target, calib, first);
 
   // The plan samples, deterministically, and costs frames × the per-frame attention.
   const a = await first.sample({ prompts, seed: 2 });

@@ -1,5 +1,5 @@
 /**
- * Open-Sora's IDDPM sampler for STDiT2: the respaced tables as STDIT.md describes them, one
+ * Open-Sora's IDDPM sampler for STDiT2: the respaced tables as docs/STDIT.md describes them, one
  * guided step recomputed on the CPU from the model's own output (CFG on channels 0–2, the null
  * caption, learned-range variance of the conditional half), and seeded reproducibility.
  */

@@ -69,12 +69,7 @@ export function ditTarget(
     runCalibration(calib, run) {
       return sampleDiT(model, {
         labels: calibrationLabels(model, calib),
-        steps: run.steps,
-        cfgScale: run.cfgScale,
-        seed: run.seed,
-        sampler: run.sampler,
-        runtime: run.runtime,
-        beforeStep: run.beforeStep,
+        ...run,
       });
     },
     sample(options, settings) {

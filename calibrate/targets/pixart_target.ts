@@ -69,12 +69,7 @@ export function pixartTarget(
         prompts: calib.prompts,
         negative: calib.negative,
         ...size,
-        steps: run.steps,
-        cfgScale: run.cfgScale,
-        seed: run.seed,
-        sampler: run.sampler,
-        runtime: run.runtime,
-        beforeStep: run.beforeStep,
+        ...run,
       });
     },
     sample(options, settings): Promise<LoopResult> {

@@ -68,12 +68,7 @@ export function stdit2Target(
       return sampleSTDiT2(model, {
         prompts: calib.prompts,
         ...videoOptions,
-        steps: run.steps,
-        cfgScale: run.cfgScale,
-        seed: run.seed,
-        sampler: run.sampler,
-        runtime: run.runtime,
-        beforeStep: run.beforeStep,
+        ...run,
       });
     },
     sample(options, settings): Promise<LoopResult> {

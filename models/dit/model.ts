@@ -1,5 +1,5 @@
 /**
- * DiT (diffusers DiTTransformer2DModel semantics, DESIGN §2) on the GPU. A forward pass is a
+ * DiT (diffusers DiTTransformer2DModel semantics, docs/DESIGN.md §2) on the GPU. A forward pass is a
  * sequence of kernel launches recorded into one command stream; nothing is read back.
  */
 
@@ -18,7 +18,8 @@ import { type DiTConfig, hiddenSize, parseDiTConfig } from "./config.ts";
 import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights.ts";
 import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
-import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { weightDtype } from "../../src/io/model_folder.ts";
+import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
 
 export interface DiTLoadOptions {
   /**
@@ -54,7 +55,13 @@ export class ForwardPass {
   }
 }
 
-export class DiTModel {
+const DIT_FAMILY: ModelFamily<DiTConfig, DiTLoadOptions, DiTModel> = {
+  kind: "model",
+  parse: parseDiTConfig,
+  build: (...args) => DiTModel.fromSource(...args),
+};
+
+export class DiTModel extends TransformerShape {
   readonly family = "dit" as const;
   #posEmbed = new Map<string, Tensor>();
 
@@ -64,35 +71,18 @@ export class DiTModel {
     readonly weights: DiTWeights,
     /** Where the weights came from (for reports and plan files). */
     readonly source: string,
-  ) {}
+  ) {
+    super(config.inChannels, config.outChannels, config.numLayers, hiddenSize(config));
+  }
 
   /**
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
    * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: Folder, options: DiTLoadOptions = {}): Promise<DiTModel> {
-    return loadFromFolder(
-      folder,
-      "model",
-      parseDiTConfig,
-      (config, source) => DiTModel.fromSource(gpu, config, source, options, folder.location),
-    );
-  }
+  static readonly load = familyLoaders(DIT_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    configJson: unknown,
-    source: TensorSource,
-    options: DiTLoadOptions = {},
-  ): Promise<DiTModel> {
-    return DiTModel.fromSource(
-      gpu,
-      parseDiTConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
-      source,
-      options,
-    );
-  }
+  static readonly fromSources = familyLoaders(DIT_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(
@@ -111,22 +101,6 @@ export class DiTModel {
       options.freePackedWeights ?? false,
     );
     return new DiTModel(gpu, config, weights, name);
-  }
-
-  get inChannels(): number {
-    return this.config.inChannels;
-  }
-
-  get outChannels(): number {
-    return this.config.outChannels;
-  }
-
-  get layers(): number {
-    return this.config.numLayers;
-  }
-
-  get width(): number {
-    return hiddenSize(this.config);
   }
 
   /** Tokens for an input of `height` × `width` pixels/latents. */

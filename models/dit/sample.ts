@@ -4,9 +4,10 @@ import type { AttentionRuntime } from "../../src/compression/attention_runtime.t
 import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
-import { batchNoise } from "../../src/sampling/prng.ts";
 import {
+  initialNoise,
   isGuided,
+  loopHooks,
   type LoopResult,
   runSamplingLoop,
   type StepContext,
@@ -59,10 +60,7 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
   const { inChannels, sampleSize, numClasses } = model.config;
   const batch = labels.length;
   const perSample = inChannels * sampleSize * sampleSize;
-  const noise = options.noise ?? batchNoise(seed, batch, perSample);
-  if (noise.length !== batch * perSample) {
-    throw new OptionError(`noise has ${noise.length} values, expected ${batch * perSample}`);
-  }
+  const noise = initialNoise(options.noise, seed, batch, perSample);
   const guided = isGuided(cfgScale);
   const ids = guided ? [...labels, ...labels.map(() => numClasses)] : [...labels];
   const conditioning = Tensor.fromArray(
@@ -81,10 +79,7 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
       guidedChannels: options.guidedChannels,
       scheduler: options.scheduler ??
         createScheduler({ sampler, steps, seed, samples: batch, valuesPerSample: perSample }),
-      plan: options.plan,
-      runtime: options.runtime,
-      onStep: options.onStep,
-      beforeStep: options.beforeStep,
+      ...loopHooks(options),
     });
   } finally {
     conditioning.release();

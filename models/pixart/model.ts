@@ -21,7 +21,8 @@ import { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
 import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { feedForward } from "../../src/nn/feed_forward.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
-import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { weightDtype } from "../../src/io/model_folder.ts";
+import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
 import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
 import {
   type EmbedderWeights,
@@ -64,7 +65,13 @@ export class PixArtPass {
   }
 }
 
-export class PixArtModel {
+const PIXART_FAMILY: ModelFamily<PixArtConfig, PixArtLoadOptions, PixArtModel> = {
+  kind: "model",
+  parse: parsePixArtConfig,
+  build: (...args) => PixArtModel.fromSource(...args),
+};
+
+export class PixArtModel extends TransformerShape {
   readonly family = "pixart" as const;
   #posEmbed = new Map<string, Tensor>();
 
@@ -74,35 +81,18 @@ export class PixArtModel {
     readonly weights: PixArtWeights,
     /** Where the weights came from (for reports and plan files). */
     readonly source: string,
-  ) {}
+  ) {
+    super(config.inChannels, config.outChannels, config.numLayers, pixartWidth(config));
+  }
 
   /**
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
    * sharded). Keys and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: Folder, options: PixArtLoadOptions = {}): Promise<PixArtModel> {
-    return loadFromFolder(
-      folder,
-      "model",
-      parsePixArtConfig,
-      (config, source) => PixArtModel.fromSource(gpu, config, source, options, folder.location),
-    );
-  }
+  static readonly load = familyLoaders(PIXART_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    configJson: unknown,
-    source: TensorSource,
-    options: PixArtLoadOptions = {},
-  ): Promise<PixArtModel> {
-    return PixArtModel.fromSource(
-      gpu,
-      parsePixArtConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
-      source,
-      options,
-    );
-  }
+  static readonly fromSources = familyLoaders(PIXART_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(
@@ -115,22 +105,6 @@ export class PixArtModel {
     const dtype = weightDtype(options.dtype);
     const weights = await loadPixArtWeights(gpu, source, config, dtype);
     return new PixArtModel(gpu, config, weights, name);
-  }
-
-  get inChannels(): number {
-    return this.config.inChannels;
-  }
-
-  get outChannels(): number {
-    return this.config.outChannels;
-  }
-
-  get layers(): number {
-    return this.config.numLayers;
-  }
-
-  get width(): number {
-    return pixartWidth(this.config);
   }
 
   /** Tokens for a latent of `height` × `width` (default: the trained sample size). */

@@ -4,9 +4,10 @@ import type { AttentionRuntime } from "../../src/compression/attention_runtime.t
 import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
 import { createScheduler } from "../../src/sampling/create_scheduler.ts";
-import { batchNoise } from "../../src/sampling/prng.ts";
 import {
+  initialNoise,
   isGuided,
+  loopHooks,
   type LoopResult,
   runSamplingLoop,
   type StepContext,
@@ -166,10 +167,7 @@ export async function samplePixArt(
   const grid = pixartLatentGrid(model, options);
   const batch = prompts.length;
   const perSample = model.inChannels * grid.latentHeight * grid.latentWidth;
-  const noise = options.noise ?? batchNoise(seed, batch, perSample);
-  if (noise.length !== batch * perSample) {
-    throw new OptionError(`noise has ${noise.length} values, expected ${batch * perSample}`);
-  }
+  const noise = initialNoise(options.noise, seed, batch, perSample);
   const conditioning = captionConditioning(model, prompts, guided ? negative : undefined, grid);
   try {
     return await runSamplingLoop(model, {
@@ -179,10 +177,7 @@ export async function samplePixArt(
       cfgScale,
       scheduler: options.scheduler ??
         createScheduler({ sampler, steps, seed, samples: batch, valuesPerSample: perSample }),
-      plan: options.plan,
-      runtime: options.runtime,
-      onStep: options.onStep,
-      beforeStep: options.beforeStep,
+      ...loopHooks(options),
     });
   } finally {
     conditioning.release();

@@ -1,5 +1,5 @@
 /**
- * Open-Sora STDiT2 (v1.1) on the GPU, as ../shared/STDIT.md specifies it. Hidden states stay
+ * Open-Sora STDiT2 (v1.1) on the GPU, as docs/STDIT.md specifies it. Hidden states stay
  * frame-major [B, T·S, C]: spatial attention sees them as [B·T, S, C] (one frame's tokens, the
  * self-attention DiTFastAttn compresses), temporal attention runs over [B·S, T, C] after an axis
  * swap, cross-attention over every token of a sample with its caption mask.
@@ -26,7 +26,8 @@ import { mapRowChunks, rowsPerBinding } from "../../src/nn/row_chunks.ts";
 import type { VideoConditioning } from "./conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./position.ts";
-import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { weightDtype } from "../../src/io/model_folder.ts";
+import { familyLoaders, type ModelFamily, TransformerShape } from "../../src/nn/model_family.ts";
 import {
   loadSTDiT2Weights,
   type ScalarEmbedderWeights,
@@ -92,7 +93,13 @@ export class STDiT2Pass implements StagedPass {
   }
 }
 
-export class STDiT2Model {
+const STDIT2_FAMILY: ModelFamily<STDiT2Config, STDiT2LoadOptions, STDiT2Model> = {
+  kind: "model",
+  parse: parseSTDiT2Config,
+  build: (...args) => STDiT2Model.fromSource(...args),
+};
+
+export class STDiT2Model extends TransformerShape {
   readonly family = "stdit2" as const;
   #positions = new Map<string, Tensor>();
   #rope = new Map<number, RopeTables>();
@@ -103,35 +110,18 @@ export class STDiT2Model {
     readonly weights: STDiT2Weights,
     /** Where the weights came from (for reports and plan files). */
     readonly source: string,
-  ) {}
+  ) {
+    super(config.inChannels, config.outChannels, config.depth, config.hiddenSize);
+  }
 
   /**
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
-  static load(gpu: Gpu, folder: Folder, options: STDiT2LoadOptions = {}): Promise<STDiT2Model> {
-    return loadFromFolder(
-      folder,
-      "model",
-      parseSTDiT2Config,
-      (config, source) => STDiT2Model.fromSource(gpu, config, source, options, folder.location),
-    );
-  }
+  static readonly load = familyLoaders(STDIT2_FAMILY).load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    configJson: unknown,
-    source: TensorSource,
-    options: STDiT2LoadOptions = {},
-  ): Promise<STDiT2Model> {
-    return STDiT2Model.fromSource(
-      gpu,
-      parseSTDiT2Config(asJsonConfig(configJson, source.path), `${source.path} config`),
-      source,
-      options,
-    );
-  }
+  static readonly fromSources = familyLoaders(STDIT2_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static async fromSource(
@@ -150,22 +140,6 @@ export class STDiT2Model {
       options.freePackedWeights ?? false,
     );
     return new STDiT2Model(gpu, config, weights, name);
-  }
-
-  get inChannels(): number {
-    return this.config.inChannels;
-  }
-
-  get outChannels(): number {
-    return this.config.outChannels;
-  }
-
-  get layers(): number {
-    return this.config.depth;
-  }
-
-  get width(): number {
-    return this.config.hiddenSize;
   }
 
   get heads(): number {

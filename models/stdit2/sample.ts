@@ -11,7 +11,9 @@ import { createScheduler } from "../../src/sampling/create_scheduler.ts";
 import { DdpmScheduler } from "../../src/sampling/ddpm.ts";
 import { batchNoise } from "../../src/sampling/prng.ts";
 import {
+  initialNoise,
   isGuided,
+  loopHooks,
   type LoopResult,
   runSamplingLoop,
   type StepContext,
@@ -175,10 +177,7 @@ export async function sampleSTDiT2(
   const batch = prompts.length;
   const shape = [batch, model.inChannels, video.frames, video.latentHeight, video.latentWidth];
   const perSample = shape.slice(1).reduce((a, d) => a * d, 1);
-  const noise = options.noise ?? batchNoise(seed, batch, perSample);
-  if (noise.length !== batch * perSample) {
-    throw new OptionError(`noise has ${noise.length} values, expected ${batch * perSample}`);
-  }
+  const noise = initialNoise(options.noise, seed, batch, perSample);
   const scheduler = options.scheduler ?? (sampler === "ddpm"
     ? new DdpmScheduler(
       steps,
@@ -196,10 +195,7 @@ export async function sampleSTDiT2(
       cfgScale,
       guidedChannels,
       scheduler,
-      plan: options.plan,
-      runtime: options.runtime,
-      onStep: options.onStep,
-      beforeStep: options.beforeStep,
+      ...loopHooks(options),
     });
   } finally {
     conditioning.release();

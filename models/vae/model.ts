@@ -22,7 +22,8 @@ import { groupNormApply, groupNormStats } from "../../src/ops/group_norm.ts";
 import { linear } from "../../src/ops/linear.ts";
 import { softmax } from "../../src/ops/softmax.ts";
 import { Tensor } from "../../src/tensor.ts";
-import { asJsonConfig, loadFromFolder, weightDtype } from "../../src/io/model_folder.ts";
+import { weightDtype } from "../../src/io/model_folder.ts";
+import { familyLoaders, type ModelFamily } from "../../src/nn/model_family.ts";
 import { parseVaeConfig, upscaleFactor, VAE_NORM_EPS, type VaeConfig } from "./config.ts";
 import {
   type AttentionWeights,
@@ -52,6 +53,12 @@ const TO_PIXELS: ConvOutputMap = { scale: 0.5, shift: 0.5, min: 0, max: 1 };
  */
 const SCORE_BUDGET = 1 << 22;
 
+const VAE_FAMILY: ModelFamily<VaeConfig, VaeLoadOptions, VaeDecoder> = {
+  kind: "VAE",
+  parse: parseVaeConfig,
+  build: (gpu, config, source, options) => VaeDecoder.fromSource(gpu, config, source, options),
+};
+
 export class VaeDecoder {
   #released = false;
 
@@ -62,29 +69,10 @@ export class VaeDecoder {
   ) {}
 
   /** Loads `config.json` and the (possibly sharded) safetensors weights of an AutoencoderKL. */
-  static load(gpu: Gpu, folder: Folder, options: VaeLoadOptions = {}): Promise<VaeDecoder> {
-    return loadFromFolder(
-      folder,
-      "VAE",
-      parseVaeConfig,
-      (config, source) => VaeDecoder.fromSource(gpu, config, source, options),
-    );
-  }
+  static readonly load = familyLoaders(VAE_FAMILY).load;
 
-  /** Builds a decoder from a config.json value and a tensor source (bytes, a URL, memory). */
-  static fromSources(
-    gpu: Gpu,
-    configJson: unknown,
-    source: TensorSource,
-    options: VaeLoadOptions = {},
-  ): Promise<VaeDecoder> {
-    return VaeDecoder.fromSource(
-      gpu,
-      parseVaeConfig(asJsonConfig(configJson, source.path), `${source.path} config`),
-      source,
-      options,
-    );
-  }
+  /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
+  static readonly fromSources = familyLoaders(VAE_FAMILY).fromSources;
 
   /** Builds a decoder from any tensor source (checked up front, all problems in one error). */
   static async fromSource(

@@ -1,6 +1,6 @@
 /**
  * Per-sampling-run state of DiTFastAttn: which method each layer uses at the current step, and
- * the per-layer caches with their write rules (DESIGN §4):
+ * the per-layer caches with their write rules (docs/DESIGN.md §4):
  * - residual R[l] = full − window before the out-projection, written at full steps that a
  *   window step follows (or at every full step while calibrating);
  * - output O[l] after the out-projection, kept while a later OUTPUT_SHARE step may need it.

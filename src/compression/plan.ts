@@ -131,7 +131,7 @@ export interface CostShape {
 }
 
 /**
- * Cost of a plan per sample (DESIGN §4): per layer-step 2·N·keys·C attention MACs, halved under
+ * Cost of a plan per sample (docs/DESIGN.md §4): per layer-step 2·N·keys·C attention MACs, halved under
  * CFG sharing, with keys = 2w+1 for window steps, plus the window pass at full steps that write
  * the residual; OUTPUT_SHARE costs nothing.
  */

@@ -4,7 +4,7 @@ import { clippedRelativeErrorWgsl } from "../../shaders/loss.ts";
 import { ShapeError } from "../errors.ts";
 import { Tensor } from "../tensor.ts";
 
-/** Guards the relative error against 0/0 where both outputs vanish (DESIGN §5). */
+/** Guards the relative error against 0/0 where both outputs vanish (docs/DESIGN.md §5). */
 export const LOSS_EPSILON = 1e-6;
 
 /**

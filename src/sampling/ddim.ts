@@ -1,6 +1,6 @@
 /**
  * DDIM (η = 0) as diffusers' DDIMScheduler is configured by the DiT pipeline: leading timestep
- * spacing, set_alpha_to_one, ε-prediction, no clipping (DESIGN §3).
+ * spacing, set_alpha_to_one, ε-prediction, no clipping (docs/DESIGN.md §3).
  */
 
 import { OptionError } from "../errors.ts";

@@ -10,6 +10,7 @@ import type { Gpu } from "../gpu/context.ts";
 import { classifierFreeGuidance, duplicateBatch, selectChannels } from "../ops/sampler.ts";
 import { Tensor } from "../tensor.ts";
 import type { Scheduler } from "./scheduler.ts";
+import { batchNoise } from "./prng.ts";
 
 /**
  * What a model is conditioned on for one model batch: a tensor with one row per batch element
@@ -71,6 +72,31 @@ export interface LoopResult {
   samples: Float32Array;
   shape: number[];
   stepSeconds: number[];
+}
+
+/** The hooks a family's sample options pass through to the loop unchanged. */
+export type LoopHooks<C extends Conditioning> = Pick<
+  LoopOptions<C>,
+  "plan" | "runtime" | "onStep" | "beforeStep"
+>;
+
+export function loopHooks<C extends Conditioning>(options: LoopHooks<C>): LoopHooks<C> {
+  const { plan, runtime, onStep, beforeStep } = options;
+  return { plan, runtime, onStep, beforeStep };
+}
+
+/** The given initial noise checked for its size, or the seeded draw of `batch` samples. */
+export function initialNoise(
+  given: Float32Array | undefined,
+  seed: number,
+  batch: number,
+  perSample: number,
+): Float32Array {
+  const noise = given ?? batchNoise(seed, batch, perSample);
+  if (noise.length !== batch * perSample) {
+    throw new OptionError(`noise has ${noise.length} values, expected ${batch * perSample}`);
+  }
+  return noise;
 }
 
 export function isGuided(cfgScale: number): boolean {

@@ -1,0 +1,92 @@
+/**
+ * What the model families share around their weights: loading from a folder or from a config
+ * value and a tensor source, and the few sizes every caller asks a transformer for.
+ */
+
+import type { Gpu } from "../gpu/context.ts";
+import type { JsonConfig } from "../io/config.ts";
+import type { Folder } from "../io/folder.ts";
+import { asJsonConfig, loadFromFolder } from "../io/model_folder.ts";
+import type { TensorSource } from "../io/safetensors.ts";
+
+/** How one family reads its config and builds a model from checked weights. */
+export interface ModelFamily<Config, Options, Model> {
+  /** Names the folder in errors ("model", "VAE"). */
+  readonly kind: string;
+  readonly parse: (raw: JsonConfig, path: string) => Config;
+  readonly build: (
+    gpu: Gpu,
+    config: Config,
+    source: TensorSource,
+    options: Options,
+    name: string,
+  ) => Promise<Model>;
+}
+
+/** Loads `folder/config.json` and the folder's (possibly sharded) safetensors weights. */
+export function loadModel<Config, Options, Model>(
+  family: ModelFamily<Config, Options, Model>,
+  gpu: Gpu,
+  folder: Folder,
+  options: Options,
+): Promise<Model> {
+  return loadFromFolder(
+    folder,
+    family.kind,
+    family.parse,
+    (config, source) => family.build(gpu, config, source, options, folder.location),
+  );
+}
+
+/** Builds a model from a config.json value (or its text) and a tensor source. */
+export function modelFromSources<Config, Options, Model>(
+  family: ModelFamily<Config, Options, Model>,
+  gpu: Gpu,
+  configJson: unknown,
+  source: TensorSource,
+  options: Options,
+): Promise<Model> {
+  const where = `${source.path} config`;
+  const config = family.parse(asJsonConfig(configJson, where), where);
+  return family.build(gpu, config, source, options, source.path);
+}
+
+/** A family's `load(gpu, folder, options?)`. */
+export type FamilyLoad<Options, Model> = (
+  gpu: Gpu,
+  folder: Folder,
+  options?: Options,
+) => Promise<Model>;
+
+/** A family's `fromSources(gpu, configJson, source, options?)`. */
+export type FamilyFromSources<Options, Model> = (
+  gpu: Gpu,
+  configJson: unknown,
+  source: TensorSource,
+  options?: Options,
+) => Promise<Model>;
+
+/** A family's `load` and `fromSources`, for its model class's static members. */
+export function familyLoaders<Config, Options, Model>(
+  family: ModelFamily<Config, Options, Model>,
+): { load: FamilyLoad<Options, Model>; fromSources: FamilyFromSources<Options, Model> } {
+  return {
+    load: (gpu, folder, options = {} as Options) => loadModel(family, gpu, folder, options),
+    fromSources: (gpu, configJson, source, options = {} as Options) =>
+      modelFromSources(family, gpu, configJson, source, options),
+  };
+}
+
+/** The sizes callers ask every transformer for. */
+export class TransformerShape {
+  constructor(
+    /** Latent channels in. */
+    readonly inChannels: number,
+    /** Channels out (twice the latent channels with learned sigma). */
+    readonly outChannels: number,
+    /** Transformer blocks. */
+    readonly layers: number,
+    /** Hidden width C. */
+    readonly width: number,
+  ) {}
+}
