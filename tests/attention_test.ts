@@ -13,7 +13,7 @@ import { Tensor } from "../src/tensor.ts";
 import { readGolden } from "./golden_reader.ts";
 import { mergeHeads, packQkv, referenceAttention } from "./attention_reference.ts";
 import { assertRelativeError, goldenDir, randomArray, testGpu } from "./helpers.ts";
-import { ATTENTION_KERNELS, withKernel } from "./kernel_helpers.ts";
+import { ATTENTION_KERNELS, TEST_DIRECT_ATTENTION, withKernel } from "./kernel_helpers.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -133,7 +133,10 @@ async function withTiling(
 // seconds per kernel at R·D ≈ 1000), so only some tests run the defaults.
 const SMALL_TILING: AttentionTiling = { workgroupSize: 8, queriesPerInvocation: 4, keyTile: 8 };
 
-Deno.test("attention matches the CPU reference on awkward sizes and band edges", async () => {
+Deno.test({
+  name: "attention matches the CPU reference on awkward sizes and band edges",
+  ignore: !TEST_DIRECT_ATTENTION,
+}, async () => {
   const gpu = await testGpu();
   const withDefaults: Case[] = [
     { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 5 },
@@ -183,28 +186,34 @@ Deno.test("flash attention spreads more than 65535 workgroups over a 2D grid", a
   qkv.release();
 });
 
-Deno.test("every tiling shape gives the same attention", async () => {
-  const gpu = await testGpu();
-  // Odd query counts per invocation, key tiles that do not divide N, one query per workgroup.
-  const tilings: AttentionTiling[] = [
-    { workgroupSize: 16, queriesPerInvocation: 2, keyTile: 3 },
-    { workgroupSize: 8, queriesPerInvocation: 3, keyTile: 1 },
-    { workgroupSize: 64, queriesPerInvocation: 5, keyTile: 7 },
-    { workgroupSize: 1, queriesPerInvocation: 12, keyTile: 16 },
-  ];
-  for (const [i, tiling] of tilings.entries()) {
-    await withTiling(gpu, tiling, async () => {
-      const tokens = 77 + 11 * i;
-      await checkAgainstReference(
-        gpu,
-        { batch: 2, heads: 3, tokens, headDim: 20, window: 9 },
-        200 + i,
-      );
-    });
-  }
-});
+Deno.test(
+  { name: "every tiling shape gives the same attention", ignore: !TEST_DIRECT_ATTENTION },
+  async () => {
+    const gpu = await testGpu();
+    // Odd query counts per invocation, key tiles that do not divide N, one query per workgroup.
+    const tilings: AttentionTiling[] = [
+      { workgroupSize: 16, queriesPerInvocation: 2, keyTile: 3 },
+      { workgroupSize: 8, queriesPerInvocation: 3, keyTile: 1 },
+      { workgroupSize: 64, queriesPerInvocation: 5, keyTile: 7 },
+      { workgroupSize: 1, queriesPerInvocation: 12, keyTile: 16 },
+    ];
+    for (const [i, tiling] of tilings.entries()) {
+      await withTiling(gpu, tiling, async () => {
+        const tokens = 77 + 11 * i;
+        await checkAgainstReference(
+          gpu,
+          { batch: 2, heads: 3, tokens, headDim: 20, window: 9 },
+          200 + i,
+        );
+      });
+    }
+  },
+);
 
-Deno.test("attention spreads more than 65535 workgroups over a 2D grid", async () => {
+Deno.test({
+  name: "attention spreads more than 65535 workgroups over a 2D grid",
+  ignore: !TEST_DIRECT_ATTENTION,
+}, async () => {
   const gpu = await testGpu();
   // One query per workgroup: 8 heads · 8200 tokens = 65600 workgroups.
   const c = { batch: 1, heads: 8, tokens: 8200, headDim: 4, window: 2 };

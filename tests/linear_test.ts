@@ -158,8 +158,10 @@ Deno.test("linear gemm: several output tiles, partial tiles and k steps on every
 });
 
 Deno.test("linear gemm: M past the 65535-workgroup grid limit uses a 3D grid", async () => {
-  // 64 rows per workgroup: 65536 · 64 rows need a second grid layer.
-  await checkCase({ lead: [65536 * 64 + 40], k: 4, n: 3 }, { kernel: "gemm" });
+  // A one-invocation workgroup owns 4 rows: 65536 · 4 rows need a second grid layer.
+  const gemmTile = { lanesN: 1, lanesM: 1, kStep: 4 };
+  await checkCase({ lead: [65536 * 4 + 40], k: 4, n: 3 }, { kernel: "gemm", gemmTile });
+  await checkCase({ lead: [70], k: 9, n: 5, bias: true }, { kernel: "gemm", gemmTile });
 });
 
 Deno.test("linear direct: M past the 65535-workgroup grid limit uses a 3D grid", async () => {

@@ -44,7 +44,22 @@ export interface KernelChoicesJson {
 
 const FORMAT = "ditfastattn-kernel-choices";
 
-/** Measured kernel choices, per adapter and shape class. */
+/**
+ * Measured kernel choices, per adapter and shape class. Keep them between runs so later runs
+ * skip the trials: Deno has `loadKernelChoices` / `saveKernelChoices` (or the
+ * DITFASTATTN_KERNEL_CHOICES environment variable); a page can use `localStorage`.
+ *
+ * @example
+ * ```ts
+ * import { getGpu, KernelChoices } from "@ditfastattn/ditfastattn";
+ * const KEY = "ditfastattn-kernel-choices";
+ * const saved = localStorage.getItem(KEY);
+ * const gpu = await getGpu({
+ *   kernelChoices: saved ? KernelChoices.fromJson(JSON.parse(saved), KEY) : undefined,
+ *   onKernelChoicesChanged: (c) => localStorage.setItem(KEY, JSON.stringify(c.toJson())),
+ * });
+ * ```
+ */
 export class KernelChoices {
   #adapters = new Map<string, Map<string, KernelChoiceEntry>>();
 

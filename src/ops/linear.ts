@@ -32,6 +32,7 @@ import {
 import {
   defaultGemmTile,
   gemmLinearGrid,
+  type GemmTile,
   type GemmLinearShape,
   gemmLinearWgsl,
   gemmWorkgroupBytes,
@@ -55,6 +56,8 @@ export interface LinearOptions {
   kernel?: "auto" | LinearVariant;
   /** Register tile override for the tiled kernel (benchmark sweeps). */
   tile?: TiledLinearTile;
+  /** Work split override for the gemm kernel (benchmark sweeps, tests). */
+  gemmTile?: GemmTile;
 }
 
 /** Floating-point operations of an [M, K]·[K, N] product (one multiply and one add per term). */
@@ -114,7 +117,7 @@ function linearTrial(
   const b = Tensor.fromArray(gpu, new Float32Array(n), [n], "f32", "linear-trial-b");
   const out = Tensor.empty(gpu, [m, n], "f32", "linear-trial-y");
   return {
-    launch: (variant) => runVariant(variant, x, w, b, out, m, "none", undefined),
+    launch: (variant) => runVariant(variant, x, w, b, out, m, "none", {}),
     dispose: () => {
       forgetWeightTexture(gpu, w);
       for (const t of [x, w, b, out]) t.release();
@@ -456,6 +459,7 @@ function linearGemm(
   out: Tensor,
   m: number,
   activation: Activation,
+  tile: GemmTile = defaultGemmTile(m),
 ): void {
   const [n, k] = weight.shape;
   const shape: GemmLinearShape = {
@@ -463,7 +467,7 @@ function linearGemm(
     n,
     k,
     weight: weight.dtype === "f16" ? "f16" : "f32",
-    tile: defaultGemmTile(m),
+    tile,
   };
   const bindings = [x.binding(), weight.binding(), out.binding()];
   if (bias) bindings.push(bias.binding());
@@ -483,10 +487,10 @@ function runVariant(
   out: Tensor,
   m: number,
   activation: Activation,
-  tile: TiledLinearTile | undefined,
+  options: Pick<LinearOptions, "tile" | "gemmTile">,
 ): void {
-  if (variant === "tiled") linearTiled(x, weight, bias, out, m, activation, tile);
-  else if (variant === "gemm") linearGemm(x, weight, bias, out, m, activation);
+  if (variant === "tiled") linearTiled(x, weight, bias, out, m, activation, options.tile);
+  else if (variant === "gemm") linearGemm(x, weight, bias, out, m, activation, options.gemmTile);
   else linearDirect(x, weight, bias, out, m, activation);
 }
 
@@ -533,6 +537,6 @@ export function linear(
   if (!linearVariantsFor(x.gpu, rows, k, false).includes(variant)) {
     throw new ShapeError(`linear: the ${variant} kernel cannot run [${rows}, ${k}]·[${k}, ${n}]`);
   }
-  runVariant(variant, x, weight, bias, out, rows, activation, options.tile);
+  runVariant(variant, x, weight, bias, out, rows, activation, options);
   return out;
 }
