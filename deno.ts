@@ -12,6 +12,7 @@
  */
 
 export { getGpu, prepareDenoWebGpu } from "./deno/webgpu.ts";
+export { loadKernelChoices, saveKernelChoices } from "./deno/kernel_choices.ts";
 export {
   checkOutputFolder,
   checkOutputPath,

@@ -25,6 +25,7 @@ export * as t5 from "./models/t5/mod.ts";
 export * as vae from "./models/vae/mod.ts";
 
 export { getGpu, Gpu, type GpuOptions } from "./src/gpu/context.ts";
+export { KernelChoices } from "./src/gpu/kernel_choice.ts";
 export { type DType, Tensor } from "./src/tensor.ts";
 export {
   CheckpointError,

@@ -5,6 +5,7 @@ import { biasedAttention, T5_MASKED_KEY_BIAS } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { assertRelativeError, randomArray, relativeError, testGpu } from "./helpers.ts";
+import { ATTENTION_KERNELS, withKernel } from "./kernel_helpers.ts";
 
 /**
  * softmax(scale·q·kᵀ + bias[h] + (1 − mask)·maskedKeyBias)·v in float64 over packed qkv
@@ -83,8 +84,6 @@ async function check(c: Case, seed: number): Promise<number> {
   const qkvT = Tensor.fromArray(gpu, qkv, [c.batch, c.tokens, 3 * channels]);
   const biasT = Tensor.fromArray(gpu, bias, [c.heads, c.tokens, c.tokens]);
   const maskT = mask ? Tensor.fromArray(gpu, mask, [c.batch, c.tokens]) : undefined;
-  const out = biasedAttention(qkvT, c.heads, biasT, maskT, { scale: c.scale });
-  const actual = await out.toFloat32();
   const expected = referenceBiasedAttention(
     qkv,
     bias,
@@ -95,9 +94,22 @@ async function check(c: Case, seed: number): Promise<number> {
     c.headDim,
     c.scale ?? 1,
   );
-  assertRelativeError(actual, expected, TOLERANCE, `biased attention ${JSON.stringify(c)}`);
-  for (const t of [qkvT, biasT, maskT, out]) t?.release();
-  return relativeError(actual, expected);
+  let worst = 0;
+  for (const kernel of ATTENTION_KERNELS) {
+    const out = await withKernel(
+      gpu,
+      "attention",
+      kernel,
+      () => biasedAttention(qkvT, c.heads, biasT, maskT, { scale: c.scale }),
+    );
+    const actual = await out.toFloat32();
+    const what = `biased attention (${kernel}) ${JSON.stringify(c)}`;
+    assertRelativeError(actual, expected, TOLERANCE, what);
+    worst = Math.max(worst, relativeError(actual, expected));
+    out.release();
+  }
+  for (const t of [qkvT, biasT, maskT]) t?.release();
+  return worst;
 }
 
 Deno.test("biased attention matches float64 at awkward sizes (no mask, unscaled)", async () => {
