@@ -53,5 +53,3 @@ export { SafetensorsFile, type TensorSource } from "./src/io/safetensors.ts";
 export { ShardedCheckpoint } from "./src/io/sharded_checkpoint.ts";
 export { safetensorsBytes } from "./src/io/safetensors_writer.ts";
 export { encodePng } from "./src/io/png.ts";
-export { type PromptEmbedding, readPromptEmbedding } from "./src/io/prompt_embeddings.ts";
-export { parseSchedulerConfig, type SchedulerConfig } from "./src/sampling/scheduler_config.ts";

@@ -35,3 +35,4 @@ export {
 } from "./pipeline.ts";
 export { pixartCostShape, pixartPlanFit } from "./cost.ts";
 export { CaptionConditioning, type SizeConditions } from "../../src/nn/caption_conditioning.ts";
+export { type PromptEmbedding, readPromptEmbedding } from "../../src/io/prompt_embeddings.ts";

@@ -24,3 +24,4 @@ export {
   type STDiT2TextFolders,
   type STDiT2TextOptions,
 } from "./text.ts";
+export { type PromptEmbedding, readPromptEmbedding } from "../../src/io/prompt_embeddings.ts";
