@@ -1,0 +1,49 @@
+/**
+ * What the 2D patch transformers (DiT, PixArt) share: a token count per input size and a cache
+ * of sincos position tables per token grid, freed with the weights.
+ */
+
+import { posEmbed2dCpu } from "../ops/embedding.ts";
+import { Tensor } from "../tensor.ts";
+import type { Gpu } from "../gpu/context.ts";
+import { TransformerShape } from "./model_family.ts";
+import { releaseWeights } from "./weight_loading.ts";
+
+/** The config fields a 2D patch transformer's token grid depends on. */
+export interface PatchGridConfig {
+  /** Trained latent side. */
+  readonly sampleSize: number;
+  readonly patchSize: number;
+}
+
+export abstract class PatchTransformer<Config extends PatchGridConfig, Weights extends object>
+  extends TransformerShape {
+  abstract readonly gpu: Gpu;
+  abstract readonly config: Config;
+  abstract readonly weights: Weights;
+  #posEmbed = new Map<string, Tensor>();
+
+  /** Tokens for an input of `height` × `width` latents (default: the trained sample size). */
+  tokens(height: number = this.config.sampleSize, width: number = height): number {
+    return (height / this.config.patchSize) * (width / this.config.patchSize);
+  }
+
+  /** The 2D sincos table [gridH·gridW, C] for a token grid, made once per grid. */
+  protected positionTable(gridH: number, gridW: number, baseSize: number, scale: number): Tensor {
+    const key = `${gridH}x${gridW}`;
+    let table = this.#posEmbed.get(key);
+    if (!table) {
+      const values = posEmbed2dCpu(this.width, gridH, gridW, baseSize, scale);
+      table = Tensor.fromArray(this.gpu, values, [gridH * gridW, this.width], "f32", "pos_embed");
+      this.#posEmbed.set(key, table);
+    }
+    return table;
+  }
+
+  /** Frees the weights and cached position embeddings. */
+  release(): void {
+    releaseWeights(this.weights);
+    for (const t of this.#posEmbed.values()) t.release();
+    this.#posEmbed.clear();
+  }
+}
