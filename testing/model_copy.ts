@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { TensorSource } from "../src/io/safetensors.ts";
 import type { TensorToWrite, WritableDtype } from "../src/io/safetensors_writer.ts";
-import { openSafetensors, writeSafetensors } from "../deno.ts";
+import { openSafetensors, writeBytes, writeSafetensors } from "../deno.ts";
 
 /** A tensor to write whose values are already in memory as f32. */
 export type Float32TensorToWrite = TensorToWrite & { data: Float32Array };
@@ -44,7 +44,7 @@ export async function editedModelCopy(
   const dir = await Deno.makeTempDir({ prefix: tempPrefix });
   const config = JSON.parse(await Deno.readTextFile(join(folder, "config.json")));
   edit.config?.(config);
-  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
+  await writeBytes(join(dir, "config.json"), JSON.stringify(config));
   const source = await openSafetensors(join(folder, "diffusion_pytorch_model.safetensors"));
   const tensors = await float32Tensors(source);
   source.close();
