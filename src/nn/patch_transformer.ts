@@ -9,15 +9,23 @@ import type { Gpu } from "../gpu/context.ts";
 import { TransformerShape } from "./model_family.ts";
 import { releaseWeights } from "./weight_loading.ts";
 
-/** The config fields a 2D patch transformer's token grid depends on. */
-export interface PatchGridConfig {
-  /** Trained latent side. */
-  readonly sampleSize: number;
-  readonly patchSize: number;
+/** The geometry every 2D patch transformer's config.json gives (DiT and PixArt). */
+export interface PatchTransformerConfig {
+  /** Latent (or pixel) height and width the model was trained at. */
+  sampleSize: number;
+  patchSize: number;
+  inChannels: number;
+  /** 2·inChannels with learned sigma. */
+  outChannels: number;
+  numLayers: number;
+  numHeads: number;
+  headDim: number;
 }
 
-export abstract class PatchTransformer<Config extends PatchGridConfig, Weights extends object>
-  extends TransformerShape {
+export abstract class PatchTransformer<
+  Config extends PatchTransformerConfig,
+  Weights extends object,
+> extends TransformerShape {
   abstract readonly gpu: Gpu;
   abstract readonly config: Config;
   abstract readonly weights: Weights;
