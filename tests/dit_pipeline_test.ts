@@ -18,23 +18,11 @@ import { Gpu } from "../src/gpu/context.ts";
 import { DdimScheduler } from "../src/sampling/ddim.ts";
 import type { Scheduler } from "../src/sampling/scheduler.ts";
 import { Tensor } from "../src/tensor.ts";
+import { DIT_XL_SCHEDULER_JSON as DIT_SCHEDULER } from "./dit_scheduler_config.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 import { loadPlan, localFolder, savePlan } from "../deno.ts";
 import { assertRejects } from "./asserts.ts";
-
-const DIT_SCHEDULER = {
-  _class_name: "DDIMScheduler",
-  beta_end: 0.02,
-  beta_schedule: "linear",
-  beta_start: 0.0001,
-  clip_sample: false,
-  num_train_timesteps: 1000,
-  prediction_type: "epsilon",
-  set_alpha_to_one: true,
-  steps_offset: 0,
-  trained_betas: null,
-};
 
 const CLASS_NAMES = Object.fromEntries(
   Array.from({ length: 10 }, (_, i) => [String(i), `class ${i}, synonym ${i}`]),
