@@ -28,18 +28,9 @@ import {
 } from "../testing/model_copy.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
+import { errorNaming as named } from "./asserts.ts";
 import { randomPrompt } from "./pixart_fixtures.ts";
 import { localFolder, readPromptEmbeddingFile } from "../deno.ts";
-
-const named =
-  (kind: new (...a: never[]) => Error, ...fragments: (string | RegExp)[]) => (e: unknown) => {
-    ok(e instanceof kind, `expected ${kind.name}, got ${e}`);
-    for (const f of fragments) {
-      const hit = typeof f === "string" ? e.message.includes(f) : f.test(e.message);
-      ok(hit, `"${e.message}" should mention ${f}`);
-    }
-    return true;
-  };
 
 /** A copy of a tiny golden model folder with an edited config and tensors. */
 function modelCopy(golden: string, edit: ModelEdit<Float32TensorToWrite>): Promise<string> {
