@@ -26,7 +26,7 @@ import {
   type Float32TensorToWrite,
   type ModelEdit,
 } from "../testing/model_copy.ts";
-import { goldenPath } from "./golden_files.ts";
+import { goldenPath, tinyDiTFolders } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
 import { errorNaming as named } from "./asserts.ts";
 import { randomPrompt } from "./pixart_fixtures.ts";
@@ -222,10 +222,7 @@ Deno.test("case 11: a weights 'file' or a prompt that is a folder is named, with
 
 Deno.test("DiTPipeline reports the VAE decode image by image", async () => {
   const gpu = await testGpu();
-  const pipeline = await DiTPipeline.fromFolders(gpu, {
-    transformer: localFolder(goldenPath("dit-tiny-random")),
-    vae: localFolder(goldenPath("vae-tiny-random")),
-  });
+  const pipeline = await DiTPipeline.fromFolders(gpu, tinyDiTFolders());
   const decoded: [number, number][] = [];
   await pipeline.generate({
     labels: [1, 2, 3],
