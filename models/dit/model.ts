@@ -5,7 +5,6 @@
 
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
-import type { Gpu } from "../../src/gpu/context.ts";
 import { add } from "../../src/ops/elementwise.ts";
 import { embeddingLookup, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
@@ -13,7 +12,7 @@ import { gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { runStages } from "../../src/sampling/staged_model.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
-import { type DiTConfig, hiddenSize, parseDiTConfig } from "./config.ts";
+import { type DiTConfig, parseDiTConfig } from "./config.ts";
 import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import {
@@ -68,16 +67,6 @@ const DIT_FAMILY: ModelFamily<DiTConfig, DiTLoadOptions, DiTModel> = {
 
 export class DiTModel extends PatchTransformer<DiTConfig, DiTWeights> {
   readonly family = "dit" as const;
-
-  private constructor(
-    readonly gpu: Gpu,
-    readonly config: DiTConfig,
-    readonly weights: DiTWeights,
-    /** Where the weights came from (for reports and plan files). */
-    readonly source: string,
-  ) {
-    super(config.inChannels, config.outChannels, config.numLayers, hiddenSize(config));
-  }
 
   /**
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a

@@ -7,7 +7,6 @@
 
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
-import type { Gpu } from "../../src/gpu/context.ts";
 import { crossAttention } from "../../src/ops/attention.ts";
 import { concatLastAxis } from "../../src/ops/concat.ts";
 import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
@@ -28,7 +27,7 @@ import {
   type ModelFamily,
 } from "../../src/nn/model_family.ts";
 import { PatchTransformer } from "../../src/nn/patch_transformer.ts";
-import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
+import { parsePixArtConfig, pixartBaseSize, type PixArtConfig } from "./config.ts";
 import {
   type EmbedderWeights,
   loadPixArtWeights,
@@ -78,16 +77,6 @@ const PIXART_FAMILY: ModelFamily<PixArtConfig, PixArtLoadOptions, PixArtModel> =
 
 export class PixArtModel extends PatchTransformer<PixArtConfig, PixArtWeights> {
   readonly family = "pixart" as const;
-
-  private constructor(
-    readonly gpu: Gpu,
-    readonly config: PixArtConfig,
-    readonly weights: PixArtWeights,
-    /** Where the weights came from (for reports and plan files). */
-    readonly source: string,
-  ) {
-    super(config.inChannels, config.outChannels, config.numLayers, pixartWidth(config));
-  }
 
   /**
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or

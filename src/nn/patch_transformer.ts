@@ -26,10 +26,23 @@ export abstract class PatchTransformer<
   Config extends PatchTransformerConfig,
   Weights extends object,
 > extends TransformerShape {
-  abstract readonly gpu: Gpu;
-  abstract readonly config: Config;
-  abstract readonly weights: Weights;
   #posEmbed = new Map<string, Tensor>();
+
+  protected constructor(
+    readonly gpu: Gpu,
+    readonly config: Config,
+    readonly weights: Weights,
+    /** Where the weights came from (for reports and plan files). */
+    readonly source: string,
+  ) {
+    // Width = heads · head dim in both families.
+    super(
+      config.inChannels,
+      config.outChannels,
+      config.numLayers,
+      config.numHeads * config.headDim,
+    );
+  }
 
   /** Tokens for an input of `height` × `width` latents (default: the trained sample size). */
   tokens(height: number = this.config.sampleSize, width: number = height): number {
