@@ -6,7 +6,6 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { compress } from "../calibrate/compress.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
 import { PixArtPipeline } from "../models/pixart/pipeline.ts";
 import { pixartTarget } from "../calibrate/targets/mod.ts";
@@ -16,7 +15,7 @@ import { OptionError } from "../src/errors.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { isGuided } from "../src/sampling/sample_loop.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
-import { ProgressBar } from "./progress.ts";
+import { calibrateAndSave } from "./calibrate_and_save.ts";
 import {
   CALIBRATION_OPTIONS,
   cfgOption,
@@ -44,7 +43,6 @@ import {
   localFolder,
   readJsonFile,
   readPromptEmbeddingFile,
-  savePlan,
 } from "../deno.ts";
 
 const HELP = `deno task pixart-calibrate [options]
@@ -187,21 +185,12 @@ export async function pixartCalibrateCommand(args: string[]): Promise<void> {
         ? undefined
         : await readPromptEmbeddingFile(values.negative, captionChannels);
     }
-    const progress = new ProgressBar("calibrating", steps);
-    const compressed = await compress(
+    const compressed = await calibrateAndSave(
       pixartTarget(model, resolution),
       { prompts: prompts!, negative, seed },
-      {
-        threshold,
-        steps,
-        sampler,
-        cfgScale,
-        window,
-        onProgress: (p) => progress.update(p.step + 1),
-      },
+      { threshold, steps, sampler, cfgScale, window },
+      values.out!,
     );
-    progress.done();
-    await savePlan(values.out!, compressed.planFile);
     const cost = compressed.cost();
     console.log(
       `wrote ${values.out}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% of ` +

@@ -5,13 +5,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { compress } from "../calibrate/compress.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
 import { stdit2Target } from "../calibrate/targets/mod.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
-import { ProgressBar } from "./progress.ts";
+import { calibrateAndSave } from "./calibrate_and_save.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
 import {
   CALIBRATION_OPTIONS,
@@ -31,7 +30,7 @@ import {
   VIDEO_TEXT_OPTIONS,
   videoCaptions,
 } from "./video_text.ts";
-import { checkOutputPath, getGpu, localFolder, savePlan } from "../deno.ts";
+import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
 
 const HELP = `deno task video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
@@ -84,21 +83,12 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const model = await STDiT2Model.load(gpu, localFolder(values.model), { dtype });
   try {
     const prompts = encoded ?? await captions.readEmbeddings(model.config.captionChannels);
-    const progress = new ProgressBar("calibrating", steps);
-    const compressed = await compress(
+    const compressed = await calibrateAndSave(
       stdit2Target(model, size),
       { prompts, seed },
-      {
-        threshold,
-        steps,
-        sampler,
-        cfgScale,
-        window,
-        onProgress: (p) => progress.update(p.step + 1),
-      },
+      { threshold, steps, sampler, cfgScale, window },
+      values.out!,
     );
-    progress.done();
-    await savePlan(values.out!, compressed.planFile);
     const cost = compressed.cost();
     console.log(`wrote ${values.out}`);
     console.log(

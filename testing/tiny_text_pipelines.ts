@@ -15,7 +15,7 @@ import { parsePixArtConfig } from "../models/pixart/config.ts";
 import { expectedPixArtShapes } from "../models/pixart/weights.ts";
 import { parseSTDiT2Config } from "../models/stdit2/config.ts";
 import { expectedSTDiT2Shapes } from "../models/stdit2/weights.ts";
-import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
+import { float32Tensors } from "./model_copy.ts";
 import { RandomTensorSource } from "./random_source.ts";
 import { writeBytes, writeSafetensors } from "../deno.ts";
 
@@ -47,15 +47,7 @@ async function writeRandomWeights(
   seed: number,
 ): Promise<void> {
   const source = new RandomTensorSource(path, shapes, seed);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of source.names()) {
-    tensors[name] = {
-      dtype: "F32",
-      shape: source.info(name).shape,
-      data: await source.readFloat32(name),
-    };
-  }
-  await writeSafetensors(path, tensors);
+  await writeSafetensors(path, await float32Tensors(source));
 }
 
 /** Copies the golden T5 encoder and tokenizer into `dir/text_encoder` and `dir/tokenizer`. */

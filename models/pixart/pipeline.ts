@@ -24,7 +24,7 @@ import type { ModelSource } from "../../src/io/model_folder.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import { isGuided } from "../../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../../src/sampling/scheduler.ts";
-import { checkVaeFits, composeWithVae, decodeEach } from "../vae/decode.ts";
+import { checkVaeFits, composeFromSources, composeWithVae, decodeEach } from "../vae/decode.ts";
 import { VaeDecoder } from "../vae/model.ts";
 import { parseVaeConfig, upscaleFactor, type VaeConfig } from "../vae/config.ts";
 import { parsePixArtConfig, type PixArtConfig } from "./config.ts";
@@ -235,19 +235,17 @@ export class PixArtPipeline {
   }
 
   /** Builds the pipeline from config values and tensor sources (fetched bytes, memory). */
-  static async fromSources(
+  static fromSources(
     gpu: Gpu,
     sources: { transformer: ModelSource; vae: ModelSource },
     options: PixArtPipelineLoadOptions = {},
   ): Promise<PixArtPipeline> {
-    const { transformer, vae: vaeSource } = sources;
-    const vae = await VaeDecoder.fromSources(gpu, vaeSource.config, vaeSource.source, {
-      dtype: options.dtype,
-    });
-    return composeWithVae(
-      vae,
-      () => PixArtModel.fromSources(gpu, transformer.config, transformer.source, options),
-      (transformer) => PixArtPipeline.fromModels({ transformer, vae }),
+    return composeFromSources(
+      gpu,
+      sources,
+      options,
+      PixArtModel.fromSources,
+      (parts) => PixArtPipeline.fromModels(parts),
     );
   }
 

@@ -17,7 +17,7 @@ import type { ModelSource } from "../../src/io/model_folder.ts";
 import type { PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../../src/sampling/scheduler.ts";
-import { checkVaeFits, composeWithVae, decodeEach } from "../vae/decode.ts";
+import { checkVaeFits, composeFromSources, composeWithVae, decodeEach } from "../vae/decode.ts";
 import { VaeDecoder } from "../vae/model.ts";
 import { upscaleFactor } from "../vae/config.ts";
 import { stdit2PlanFit } from "./cost.ts";
@@ -130,19 +130,17 @@ export class STDiT2Pipeline {
   }
 
   /** Builds the pipeline from config values and tensor sources (fetched bytes, memory). */
-  static async fromSources(
+  static fromSources(
     gpu: Gpu,
     sources: { transformer: ModelSource; vae: ModelSource },
     options: STDiT2PipelineLoadOptions = {},
   ): Promise<STDiT2Pipeline> {
-    const { transformer, vae: vaeSource } = sources;
-    const vae = await VaeDecoder.fromSources(gpu, vaeSource.config, vaeSource.source, {
-      dtype: options.dtype,
-    });
-    return composeWithVae(
-      vae,
-      () => STDiT2Model.fromSources(gpu, transformer.config, transformer.source, options),
-      (transformer) => STDiT2Pipeline.fromModels({ transformer, vae }),
+    return composeFromSources(
+      gpu,
+      sources,
+      options,
+      STDiT2Model.fromSources,
+      (parts) => STDiT2Pipeline.fromModels(parts),
     );
   }
 
