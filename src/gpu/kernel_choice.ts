@@ -13,7 +13,7 @@
  * the trials (Deno: `loadKernelChoices` / `saveKernelChoices`; a page: `localStorage`).
  */
 
-import { OptionError } from "../errors.ts";
+import { DeviceError, OptionError } from "../errors.ts";
 
 /** Kernel families whose variant is chosen by measurement. */
 export type KernelFamily = "linear" | "attention";
@@ -316,21 +316,29 @@ export class KernelChooser {
       for (const [key, request] of pending) {
         if (this.choices.get(this.host.adapterKey, key)) continue;
         const entry = await this.#trial(request);
-        this.choices.set(this.host.adapterKey, key, entry);
         this.trialsRun++;
+        // No variant could run this shape here (a binding over the device's limit, say): the
+        // call that asked was refused itself, so nothing is chosen for its class.
+        if (entry) this.choices.set(this.host.adapterKey, key, entry);
       }
     });
     await this.#onChanged?.(this.choices);
   }
 
-  async #trial(request: ChoiceRequest<string>): Promise<KernelChoiceEntry> {
+  async #trial(request: ChoiceRequest<string>): Promise<KernelChoiceEntry | null> {
     const variants = request.trialVariants ?? request.candidates;
     const trial = request.trial();
     const millis: Record<string, number> = {};
     try {
       let best = Infinity;
       for (const variant of variants) {
-        const ms = await this.#time(trial, variant, best);
+        let ms: number;
+        try {
+          ms = await this.#time(trial, variant, best);
+        } catch (e) {
+          if (!(e instanceof DeviceError)) throw e;
+          continue; // this variant cannot run the shape on this device
+        }
         millis[variant] = ms;
         best = Math.min(best, ms);
       }
@@ -339,9 +347,11 @@ export class KernelChooser {
       this.host.flush();
     }
     await this.host.checkErrors();
-    const fallback = request.candidates[0];
+    const ran = variants.filter((v) => millis[v] !== undefined);
+    if (ran.length === 0) return null;
+    const fallback = ran.includes(request.candidates[0]) ? request.candidates[0] : ran[0];
     let variant = fallback;
-    for (const v of variants) {
+    for (const v of ran) {
       const margin = millis[variant] * (variant === fallback ? 1 - DEFAULT_MARGIN : 1);
       if (millis[v] < margin) variant = v;
     }
