@@ -49,6 +49,7 @@ export {
 export type { AttentionMethod } from "./src/compression/methods.ts";
 
 export { type Folder, memoryFolder, urlFolder } from "./src/io/folder.ts";
+export { cachedFolder } from "./src/io/cached_folder.ts";
 export { SafetensorsFile, type TensorSource } from "./src/io/safetensors.ts";
 export { ShardedCheckpoint } from "./src/io/sharded_checkpoint.ts";
 export { safetensorsBytes } from "./src/io/safetensors_writer.ts";

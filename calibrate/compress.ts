@@ -9,6 +9,7 @@ import {
   CANDIDATE_METHODS,
   isAttentionMethod,
   isCfgShareMethod,
+  isWindowMethod,
 } from "../src/compression/methods.ts";
 import { fullPlan, planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
@@ -168,7 +169,9 @@ async function calibrate(
   );
   const plan = fullPlan(layers, steps, window);
   const runtime = new AttentionRuntime(plan, {
-    storeResidualAtEveryFullStep: true,
+    // Residuals serve window candidates only; without them the fused full+residual kernel is
+    // never needed (SwiftShader cannot compile it at some shapes, see docs/BROWSER.md).
+    storeResidualAtEveryFullStep: candidates.some(isWindowMethod),
     keepEveryOutput: true,
   });
   const thresholds = layerThresholds(layers, threshold);
