@@ -30,7 +30,10 @@ export const KERNEL_VARIANTS: Readonly<Record<KernelFamily, readonly string[]>> 
 export interface KernelChoiceEntry {
   /** The variant calls of this class use. */
   variant: string;
-  /** Milliseconds per launch of each variant timed (a variant cut short keeps its first time). */
+  /**
+   * Milliseconds per launch of each variant timed (a variant cut short keeps its first time;
+   * one that failed on this adapter has none).
+   */
   millis: Record<string, number>;
 }
 
@@ -202,6 +205,11 @@ export interface TrialHost {
   checkErrors(): Promise<void>;
   /** Runs `body` with dispatch capture (profiling) suspended. */
   withoutCapture<T>(body: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `body` catching what it throws and every device error it causes (validation,
+   * compilation, out of memory): the message, or null when it ran cleanly.
+   */
+  failureOf(body: () => Promise<void>): Promise<string | null>;
 }
 
 export interface ChooserOptions {
@@ -330,7 +338,13 @@ export class KernelChooser {
     try {
       let best = Infinity;
       for (const variant of variants) {
-        const ms = await this.#time(trial, variant, best);
+        let ms = Infinity;
+        // A variant that fails on this adapter (a limit, a compiler bug) is left out, so a
+        // trial never breaks a run that the fixed default would have finished.
+        const failure = await this.host.failureOf(async () => {
+          ms = await this.#time(trial, variant, best);
+        });
+        if (failure !== null) continue;
         millis[variant] = ms;
         best = Math.min(best, ms);
       }
@@ -338,12 +352,12 @@ export class KernelChooser {
       trial.dispose();
       this.host.flush();
     }
-    await this.host.checkErrors();
     const fallback = request.candidates[0];
+    const time = (v: string) => millis[v] ?? Infinity;
     let variant = fallback;
     for (const v of variants) {
-      const margin = millis[variant] * (variant === fallback ? 1 - DEFAULT_MARGIN : 1);
-      if (millis[v] < margin) variant = v;
+      const margin = time(variant) * (variant === fallback ? 1 - DEFAULT_MARGIN : 1);
+      if (time(v) < margin) variant = v;
     }
     return { variant, millis };
   }

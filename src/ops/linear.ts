@@ -32,9 +32,9 @@ import {
 import {
   defaultGemmTile,
   gemmLinearGrid,
-  type GemmTile,
   type GemmLinearShape,
   gemmLinearWgsl,
+  type GemmTile,
   gemmWorkgroupBytes,
 } from "../../shaders/linear_gemm.ts";
 import { ShapeError } from "../errors.ts";
