@@ -7,7 +7,12 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { loadKernelChoices, saveKernelChoices } from "../deno.ts";
 import { OptionError } from "../src/errors.ts";
 import { Gpu, type GpuOptions } from "../src/gpu/context.ts";
-import { KernelChoices } from "../src/gpu/kernel_choice.ts";
+import {
+  KernelChoices,
+  KernelChooser,
+  type KernelTrial,
+  type TrialHost,
+} from "../src/gpu/kernel_choice.ts";
 import { fullAttention, fullAttentionWithResidual } from "../src/ops/attention.ts";
 import { linear, type LinearVariant } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
@@ -189,4 +194,50 @@ Deno.test("kernel choice: bad JSON and bad forced variants are named", async () 
   let message = "";
   await Gpu.create({ forceVariants: { linear: "fastest" } }).catch((e) => message = e.message);
   ok(message.includes('forceVariants.linear: "fastest" is not one of'), message);
+});
+
+Deno.test("kernel choice: a failing variant is left out; the default loses only to a 10% lead", async () => {
+  const delays: Record<string, number> = {};
+  let last = "";
+  const host: TrialHost = {
+    adapterKey: "fake adapter",
+    flush: () => {},
+    workDone: () => new Promise((resolve) => setTimeout(resolve, delays[last])),
+    checkErrors: () => Promise.resolve(),
+    withoutCapture: (body) => body(),
+    failureOf: async (body) => {
+      try {
+        await body();
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+  };
+  const chooser = new KernelChooser(host);
+  const trial = (): KernelTrial<string> => ({
+    launch: (variant) => {
+      if (variant === "gemm") throw new Error("gemm does not compile here");
+      last = variant;
+    },
+    dispose: () => {},
+  });
+  const ask = (shapeClass: string) =>
+    chooser.choose({
+      family: "linear",
+      shapeClass,
+      candidates: ["tiled", "direct", "gemm"],
+      trial,
+    });
+  Object.assign(delays, { tiled: 30, direct: 29 });
+  strictEqual(ask("close"), "tiled", "the fixed default before the trial");
+  await chooser.runPending();
+  const close = chooser.choices.get("fake adapter", "linear close")!;
+  deepStrictEqual(Object.keys(close.millis).sort(), ["direct", "tiled"], "gemm left out");
+  strictEqual(close.variant, "tiled", `3% faster is noise: ${JSON.stringify(close.millis)}`);
+  Object.assign(delays, { tiled: 30, direct: 10 });
+  ask("far");
+  await chooser.runPending();
+  strictEqual(ask("far"), "direct", "3× faster wins");
+  strictEqual(chooser.trialsRun, 2);
 });

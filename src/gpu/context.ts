@@ -145,6 +145,7 @@ export class Gpu {
       flush: () => recorder.submit(),
       workDone: () => device.queue.onSubmittedWorkDone(),
       checkErrors: () => this.checkErrors(),
+      failureOf: (body) => this.#failureOf(body),
       withoutCapture: async (body) => {
         const capture = recorder.capture;
         recorder.capture = null;
@@ -239,6 +240,29 @@ export class Gpu {
         }),
       );
     }
+  }
+
+  /** What `body` throws or makes the device report (kernel trials), or null. */
+  async #failureOf(body: () => Promise<void>): Promise<string | null> {
+    const scopes: GPUErrorFilter[] = ["out-of-memory", "internal", "validation"];
+    for (const scope of scopes) this.device.pushErrorScope(scope);
+    let failure: string | null = null;
+    try {
+      await body();
+    } catch (e) {
+      failure = e instanceof Error ? e.message : String(e);
+    }
+    this.flush();
+    for (const _ of scopes) {
+      const error = await this.device.popErrorScope();
+      if (error && failure === null) failure = error.message;
+    }
+    try {
+      await this.pipelines.check();
+    } catch (e) {
+      if (failure === null) failure = e instanceof Error ? e.message : String(e);
+    }
+    return failure;
   }
 
   /** Starts remembering every dispatch, for per-kernel timing with `stopCapture`. */

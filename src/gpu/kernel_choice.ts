@@ -13,7 +13,7 @@
  * the trials (Deno: `loadKernelChoices` / `saveKernelChoices`; a page: `localStorage`).
  */
 
-import { DeviceError, OptionError } from "../errors.ts";
+import { OptionError } from "../errors.ts";
 
 /** Kernel families whose variant is chosen by measurement. */
 export type KernelFamily = "linear" | "attention";
@@ -30,7 +30,10 @@ export const KERNEL_VARIANTS: Readonly<Record<KernelFamily, readonly string[]>> 
 export interface KernelChoiceEntry {
   /** The variant calls of this class use. */
   variant: string;
-  /** Milliseconds per launch of each variant timed (a variant cut short keeps its first time). */
+  /**
+   * Milliseconds per launch of each variant timed (a variant cut short keeps its first time;
+   * one that failed on this adapter has none).
+   */
   millis: Record<string, number>;
 }
 
@@ -202,6 +205,11 @@ export interface TrialHost {
   checkErrors(): Promise<void>;
   /** Runs `body` with dispatch capture (profiling) suspended. */
   withoutCapture<T>(body: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `body` catching what it throws and every device error it causes (validation,
+   * compilation, out of memory): the message, or null when it ran cleanly.
+   */
+  failureOf(body: () => Promise<void>): Promise<string | null>;
 }
 
 export interface ChooserOptions {
@@ -316,29 +324,27 @@ export class KernelChooser {
       for (const [key, request] of pending) {
         if (this.choices.get(this.host.adapterKey, key)) continue;
         const entry = await this.#trial(request);
+        this.choices.set(this.host.adapterKey, key, entry);
         this.trialsRun++;
-        // No variant could run this shape here (a binding over the device's limit, say): the
-        // call that asked was refused itself, so nothing is chosen for its class.
-        if (entry) this.choices.set(this.host.adapterKey, key, entry);
       }
     });
     await this.#onChanged?.(this.choices);
   }
 
-  async #trial(request: ChoiceRequest<string>): Promise<KernelChoiceEntry | null> {
+  async #trial(request: ChoiceRequest<string>): Promise<KernelChoiceEntry> {
     const variants = request.trialVariants ?? request.candidates;
     const trial = request.trial();
     const millis: Record<string, number> = {};
     try {
       let best = Infinity;
       for (const variant of variants) {
-        let ms: number;
-        try {
+        let ms = Infinity;
+        // A variant that fails on this adapter (a limit, a compiler bug) is left out, so a
+        // trial never breaks a run that the fixed default would have finished.
+        const failure = await this.host.failureOf(async () => {
           ms = await this.#time(trial, variant, best);
-        } catch (e) {
-          if (!(e instanceof DeviceError)) throw e;
-          continue; // this variant cannot run the shape on this device
-        }
+        });
+        if (failure !== null) continue;
         millis[variant] = ms;
         best = Math.min(best, ms);
       }
@@ -346,14 +352,12 @@ export class KernelChooser {
       trial.dispose();
       this.host.flush();
     }
-    await this.host.checkErrors();
-    const ran = variants.filter((v) => millis[v] !== undefined);
-    if (ran.length === 0) return null;
-    const fallback = ran.includes(request.candidates[0]) ? request.candidates[0] : ran[0];
+    const fallback = request.candidates[0];
+    const time = (v: string) => millis[v] ?? Infinity;
     let variant = fallback;
-    for (const v of ran) {
-      const margin = millis[variant] * (variant === fallback ? 1 - DEFAULT_MARGIN : 1);
-      if (millis[v] < margin) variant = v;
+    for (const v of variants) {
+      const margin = time(variant) * (variant === fallback ? 1 - DEFAULT_MARGIN : 1);
+      if (time(v) < margin) variant = v;
     }
     return { variant, millis };
   }
