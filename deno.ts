@@ -12,6 +12,7 @@
  */
 
 export { getGpu, prepareDenoWebGpu } from "./deno/webgpu.ts";
+export { loadKernelChoices, saveKernelChoices } from "./deno/kernel_choices.ts";
 export {
   checkOutputFolder,
   checkOutputPath,
@@ -30,5 +31,6 @@ export {
   writeApng,
   writeBytes,
   writePng,
+  writePromptEmbeddingFile,
   writeSafetensors,
 } from "./deno/outputs.ts";

@@ -21,9 +21,11 @@
 export * as dit from "./models/dit/mod.ts";
 export * as pixart from "./models/pixart/mod.ts";
 export * as stdit2 from "./models/stdit2/mod.ts";
+export * as t5 from "./models/t5/mod.ts";
 export * as vae from "./models/vae/mod.ts";
 
 export { getGpu, Gpu, type GpuOptions } from "./src/gpu/context.ts";
+export { KernelChoices } from "./src/gpu/kernel_choice.ts";
 export { type DType, Tensor } from "./src/tensor.ts";
 export {
   CheckpointError,
@@ -52,5 +54,3 @@ export { SafetensorsFile, type TensorSource } from "./src/io/safetensors.ts";
 export { ShardedCheckpoint } from "./src/io/sharded_checkpoint.ts";
 export { safetensorsBytes } from "./src/io/safetensors_writer.ts";
 export { encodePng } from "./src/io/png.ts";
-export { type PromptEmbedding, readPromptEmbedding } from "./src/io/prompt_embeddings.ts";
-export { parseSchedulerConfig, type SchedulerConfig } from "./src/sampling/scheduler_config.ts";

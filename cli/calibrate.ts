@@ -1,13 +1,14 @@
 /** `calibrate`: greedy DiTFastAttn calibration of a DiT, written as a plan file. */
 
 import { parseArgs } from "node:util";
-import { compress } from "../calibrate/compress.ts";
+import { ditTarget } from "../calibrate/targets/mod.ts";
 import { DiTModel } from "../models/dit/model.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { DEFAULT_MODEL } from "./generate.ts";
-import { ProgressBar } from "./progress.ts";
+import { calibrateAndSave } from "./calibrate_and_save.ts";
 import {
+  CALIBRATION_OPTIONS,
   cfgOption,
   dtypeOption,
   numberOption,
@@ -16,7 +17,7 @@ import {
   seedOption,
   thresholdOption,
 } from "./options.ts";
-import { checkOutputPath, getGpu, localFolder, savePlan, writeBytes } from "../deno.ts";
+import { checkOutputPath, getGpu, localFolder, writeBytes } from "../deno.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 
@@ -39,19 +40,13 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
+      ...CALIBRATION_OPTIONS,
       model: { type: "string", default: DEFAULT_MODEL },
-      threshold: { type: "string" },
       "n-calib": { type: "string" },
-      steps: { type: "string" },
       sampler: { type: "string", default: "ddim" },
-      cfg: { type: "string" },
-      window: { type: "string" },
-      seed: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/plan.json" },
       xdit: { type: "string" },
       "no-reuse": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -74,9 +69,8 @@ export async function calibrateCommand(args: string[]): Promise<void> {
   if (values.xdit !== undefined) await checkOutputPath(values.xdit);
   const gpu = await getGpu();
   const model = await DiTModel.load(gpu, localFolder(values.model!), { dtype });
-  const progress = new ProgressBar("calibrating", steps);
-  const sampler_ = await compress(
-    model,
+  const sampler_ = await calibrateAndSave(
+    ditTarget(model),
     { count: nCalib, seed },
     {
       threshold,
@@ -85,11 +79,9 @@ export async function calibrateCommand(args: string[]): Promise<void> {
       cfgScale,
       window,
       reuseHiddenStates: !values["no-reuse"],
-      onProgress: (p) => progress.update(p.step + 1),
     },
+    values.out!,
   );
-  progress.done();
-  await savePlan(values.out!, sampler_.planFile);
   if (values.xdit) {
     await writeBytes(values.xdit, JSON.stringify(sampler_.toXDiT(), null, 1) + "\n");
   }

@@ -18,6 +18,7 @@ import {
   dtypeOption,
   positiveIntegerOption,
   samplerOption,
+  SAMPLING_OPTIONS,
   seedOption,
 } from "./options.ts";
 import { checkOutputPath, getGpu, loadPlan, localFolder } from "../deno.ts";
@@ -47,15 +48,9 @@ export async function generateCommand(args: string[]): Promise<void> {
     options: {
       model: { type: "string", default: DEFAULT_MODEL },
       labels: { type: "string", default: "all" },
-      steps: { type: "string" },
-      cfg: { type: "string" },
-      seed: { type: "string" },
-      sampler: { type: "string" },
-      plan: { type: "string" },
-      dtype: { type: "string", default: "f32" },
+      ...SAMPLING_OPTIONS,
       out: { type: "string", default: "out/samples.png" },
       cols: { type: "string" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {

@@ -8,13 +8,14 @@ import { planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
-import { ProgressBar } from "./progress.ts";
+import { GenerationProgress } from "./progress.ts";
 import {
   cfgOption,
   colsOption,
   dtypeOption,
   numberOption,
   samplerOption,
+  SAMPLING_OPTIONS,
   seedOption,
 } from "./options.ts";
 import {
@@ -71,17 +72,11 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       vae: { type: "string" },
       scheduler: { type: "string" },
       labels: { type: "string", default: "207" },
-      steps: { type: "string" },
-      cfg: { type: "string" },
-      seed: { type: "string" },
-      sampler: { type: "string" },
-      plan: { type: "string" },
-      dtype: { type: "string", default: "f32" },
+      ...SAMPLING_OPTIONS,
       batch: { type: "string" },
       out: { type: "string", default: "out/dit.png" },
       separate: { type: "boolean", default: false },
       cols: { type: "string" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -136,8 +131,7 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       steps: plan?.steps ?? steps ?? 50,
       samples: labels.length * ((plan?.cfgScale ?? cfgScale ?? 4) > 1 ? 2 : 1),
     });
-    let progress: ProgressBar | null = null;
-    let decoding: ProgressBar | null = null;
+    const progress = new GenerationProgress("denoising", "images");
     const result = await pipeline.generate({
       labels,
       steps,
@@ -146,22 +140,11 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       sampler,
       plan,
       batchSize,
-      onStep: ({ step, steps, part, parts }) => {
-        progress ??= new ProgressBar("denoising", steps * parts);
-        progress.update(part * steps + step + 1);
-      },
-      onDecode: (image, images) => {
-        if (!decoding) {
-          // Ends the denoising bar's line before the decoding bar starts its own.
-          (progress as ProgressBar | null)?.done();
-          progress = null;
-          decoding = new ProgressBar("decoding", images, "images");
-        }
-        decoding.update(image);
-      },
+      onStep: ({ step, steps, part, parts }) =>
+        progress.step(part * steps + step + 1, steps * parts),
+      onDecode: progress.decoded,
     });
-    (progress as ProgressBar | null)?.done();
-    (decoding as ProgressBar | null)?.done();
+    progress.done();
     const [, channels, height, width] = result.shape;
     const images = splitImages(result.images, result.shape);
     await writeImageGrid(values.out!, images, { channels, height, width }, cols, "unit");

@@ -44,3 +44,38 @@ export function formatSeconds(seconds: number): string {
   const minutes = Math.floor(seconds / 60);
   return `${minutes}m${Math.round(seconds - minutes * 60).toString().padStart(2, "0")}s`;
 }
+
+/**
+ * The two bars of a generation: sampling steps, then decoding. Each bar starts on first use,
+ * and the sampling bar's line ends before the decoding bar starts its own.
+ */
+export class GenerationProgress {
+  #sampling: ProgressBar | null = null;
+  #decoding: ProgressBar | null = null;
+
+  constructor(
+    private readonly samplingLabel: string,
+    private readonly decodedUnit: string,
+  ) {}
+
+  /** Step `done` (1-based) of `total`. */
+  step = (done: number, total: number): void => {
+    this.#sampling ??= new ProgressBar(this.samplingLabel, total);
+    this.#sampling.update(done);
+  };
+
+  /** Decoded item `done` of `total`. */
+  decoded = (done: number, total: number): void => {
+    if (!this.#decoding) {
+      this.#sampling?.done();
+      this.#sampling = null;
+      this.#decoding = new ProgressBar("decoding", total, this.decodedUnit);
+    }
+    this.#decoding.update(done);
+  };
+
+  done(): void {
+    this.#sampling?.done();
+    this.#decoding?.done();
+  }
+}

@@ -1,6 +1,7 @@
 /**
- * `video`: text-to-video with an Open-Sora STDiT2 folder, a VAE folder and precomputed prompt
- * embeddings → an animated PNG per prompt and a contact sheet of every frame.
+ * `video`: text-to-video with an Open-Sora STDiT2 folder, a VAE folder and captions (text, with
+ * a T5 text encoder folder, or precomputed embeddings) → an animated PNG per caption and a
+ * contact sheet of every frame.
  */
 
 import { join } from "node:path";
@@ -12,35 +13,33 @@ import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
 import { planCost } from "../src/compression/plan.ts";
 import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
-import { ProgressBar } from "./progress.ts";
+import { GenerationProgress } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
 import {
   cfgOption,
   dtypeOption,
-  listOption,
   numberOption,
   positiveIntegerOption,
   requireOption,
   samplerOption,
+  SAMPLING_OPTIONS,
   seedOption,
 } from "./options.ts";
-import {
-  checkOutputPath,
-  getGpu,
-  loadPlan,
-  localFolder,
-  readJsonFile,
-  readPromptEmbeddingFile,
-} from "../deno.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 import { warnIfLongRun } from "./estimate.ts";
+import {
+  captionEmbeddings,
+  VIDEO_TEXT_HELP,
+  VIDEO_TEXT_OPTIONS,
+  videoCaptions,
+} from "./video_text.ts";
+import { checkOutputPath, getGpu, loadPlan, localFolder, readJsonFile } from "../deno.ts";
 
 const HELP = `deno task video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
   --vae DIR            diffusers AutoencoderKL folder, decodes each frame (required)
-  --prompt FILES       prompt embedding safetensors ("prompt_embeds" [L, C], "prompt_attention_mask" [L]),
-                       comma-separated: one video each (required)
+${VIDEO_TEXT_HELP}
   --frames N           frames (default 16)
   --fps N              frame rate the model is conditioned on and the animation plays at (default 24)
   --height PX          frame height in pixels (default 240)
@@ -88,18 +87,12 @@ export async function videoCommand(args: string[]): Promise<void> {
     options: {
       model: { type: "string" },
       vae: { type: "string" },
-      prompt: { type: "string" },
+      ...VIDEO_TEXT_OPTIONS,
       ...VIDEO_SIZE_OPTIONS,
-      steps: { type: "string" },
-      cfg: { type: "string" },
+      ...SAMPLING_OPTIONS,
       "guided-channels": { type: "string" },
-      seed: { type: "string" },
-      sampler: { type: "string" },
-      plan: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/video.png" },
       sheet: { type: "string" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -109,9 +102,9 @@ export async function videoCommand(args: string[]): Promise<void> {
   // Option errors come before loading anything or touching the GPU.
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
-  const promptPaths = listOption(requireOption(values.prompt, "prompt"));
   const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
+  const captions = await videoCaptions(values, dtype);
   const size = videoSizeOptions(values);
   const seed = seedOption(values.seed);
   const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);
@@ -122,22 +115,22 @@ export async function videoCommand(args: string[]): Promise<void> {
   const plan = values.plan ? await loadPlan(values.plan) : undefined;
   // The pipeline refuses these too; checked here as well so the error comes before any loading.
   planSettings(plan, { steps, sampler, cfgScale }, { steps: 100, sampler: "ddpm", cfgScale: 7 });
-  const paths = videoPaths(values.out!, promptPaths.length);
+  const paths = videoPaths(values.out!, captions.count);
   const sheet = values.sheet ?? sheetPath(values.out!);
   for (const path of [...paths, sheet]) await checkOutputPath(path);
   const video = { ...size, vaeScaleFactor: await vaeScaleFactor(vaeDir) };
   latentVideo(video); // checks the sizes before loading any weights
 
   const gpu = await getGpu();
+  // Text captions are encoded (and T5 released) before the transformer is loaded.
+  const encoded = await captionEmbeddings(gpu, captions, modelDir);
   const pipeline = await STDiT2Pipeline.fromFolders(gpu, {
     transformer: localFolder(modelDir),
     vae: localFolder(vaeDir),
   }, { dtype });
   try {
     const model = pipeline.transformer;
-    const prompts = await Promise.all(
-      promptPaths.map((p) => readPromptEmbeddingFile(p, model.config.captionChannels)),
-    );
+    const prompts = encoded ?? await captions.readEmbeddings(model.config.captionChannels);
     if (plan) {
       const cost = planCost(planOf(plan), stdit2PlanFit(model, latentVideo(video)).costShape);
       console.log(
@@ -150,8 +143,7 @@ export async function videoCommand(args: string[]): Promise<void> {
       steps: plan?.steps ?? steps ?? 100,
       samples: prompts.length * ((plan?.cfgScale ?? cfgScale ?? 7) > 1 ? 2 : 1),
     });
-    let progress: ProgressBar | null = null;
-    let decoding: ProgressBar | null = null;
+    const progress = new GenerationProgress("sampling", "frames");
     const result = await pipeline.generate({
       prompts,
       ...size,
@@ -161,22 +153,10 @@ export async function videoCommand(args: string[]): Promise<void> {
       seed,
       sampler,
       plan,
-      onStep: (step, total) => {
-        progress ??= new ProgressBar("sampling", total);
-        progress.update(step + 1);
-      },
-      onDecode: (frame, frames) => {
-        if (!decoding) {
-          // Ends the sampling bar's line before the decoding bar starts its own.
-          (progress as ProgressBar | null)?.done();
-          progress = null;
-          decoding = new ProgressBar("decoding", frames, "frames");
-        }
-        decoding.update(frame);
-      },
+      onStep: (step, total) => progress.step(step + 1, total),
+      onDecode: progress.decoded,
     });
-    (progress as ProgressBar | null)?.done();
-    (decoding as ProgressBar | null)?.done();
+    progress.done();
     for (const [i, video] of result.videos.entries()) {
       await writeVideoApng(paths[i], video, result.height, result.width, size.fps);
     }

@@ -1,40 +1,41 @@
 /**
  * `video-calibrate`: greedy DiTFastAttn calibration of an STDiT2 model's spatial attention for one
- * video size, with prompt embeddings as calibration data, written as a plan file.
+ * video size, with captions (text encoded by T5 first, or embedding files) as calibration data,
+ * written as a plan file.
  */
 
 import { parseArgs } from "node:util";
-import { compress } from "../calibrate/compress.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
 import { stdit2Target } from "../calibrate/targets/mod.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
-import { ProgressBar } from "./progress.ts";
+import { calibrateAndSave } from "./calibrate_and_save.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
 import {
+  CALIBRATION_OPTIONS,
   cfgOption,
   dtypeOption,
-  listOption,
   numberOption,
   positiveIntegerOption,
   samplerOption,
   seedOption,
   thresholdOption,
 } from "./options.ts";
-import {
-  checkOutputPath,
-  getGpu,
-  localFolder,
-  readPromptEmbeddingFile,
-  savePlan,
-} from "../deno.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import {
+  captionEmbeddings,
+  VIDEO_TEXT_HELP,
+  VIDEO_TEXT_OPTIONS,
+  videoCaptions,
+} from "./video_text.ts";
+import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
 
 const HELP = `deno task video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
-  --prompt FILES    calibration prompt embeddings, comma-separated (required; DiTFastAttn uses 4)
+${VIDEO_TEXT_HELP}
+                    (calibration captions, one sample each; DiTFastAttn uses 4)
   --threshold D     δ, the error budget of the greedy search (required; the paper's Open-Sora runs: 0.01–0.06)
   --frames N, --fps N, --height PX, --width PX   the video size the plan is for (defaults 16, 24, 240, 426)
   --vae DIR         VAE folder whose scale factor sets the latent size (default factor ${STDIT2_VAE_SCALE})
@@ -50,19 +51,13 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
+      ...CALIBRATION_OPTIONS,
       model: { type: "string" },
-      prompt: { type: "string" },
-      threshold: { type: "string" },
+      ...VIDEO_TEXT_OPTIONS,
       ...VIDEO_SIZE_OPTIONS,
       vae: { type: "string" },
-      steps: { type: "string" },
       sampler: { type: "string", default: "ddpm" },
-      cfg: { type: "string" },
-      window: { type: "string" },
-      seed: { type: "string" },
-      dtype: { type: "string", default: "f32" },
       out: { type: "string", default: "out/video-plan.json" },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -70,10 +65,10 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
     return;
   }
   if (!values.model) throw new OptionError("--model is required");
-  if (!values.prompt) throw new OptionError("--prompt is required (calibration prompts)");
   const threshold = thresholdOption(values.threshold);
   const sampler = samplerOption(values.sampler);
   const dtype = dtypeOption(values.dtype);
+  const captions = await videoCaptions(values, dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
   latentVideo(size);
   const steps = positiveIntegerOption(values.steps, "steps") ?? 100;
@@ -83,28 +78,17 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
   const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const gpu = await getGpu();
+  // Text captions are encoded (and T5 released) before the transformer is loaded.
+  const encoded = await captionEmbeddings(gpu, captions, values.model);
   const model = await STDiT2Model.load(gpu, localFolder(values.model), { dtype });
   try {
-    const prompts = await Promise.all(
-      listOption(values.prompt).map((p) =>
-        readPromptEmbeddingFile(p, model.config.captionChannels)
-      ),
-    );
-    const progress = new ProgressBar("calibrating", steps);
-    const compressed = await compress(
+    const prompts = encoded ?? await captions.readEmbeddings(model.config.captionChannels);
+    const compressed = await calibrateAndSave(
       stdit2Target(model, size),
       { prompts, seed },
-      {
-        threshold,
-        steps,
-        sampler,
-        cfgScale,
-        window,
-        onProgress: (p) => progress.update(p.step + 1),
-      },
+      { threshold, steps, sampler, cfgScale, window },
+      values.out!,
     );
-    progress.done();
-    await savePlan(values.out!, compressed.planFile);
     const cost = compressed.cost();
     console.log(`wrote ${values.out}`);
     console.log(

@@ -7,7 +7,11 @@ import { parsePlanJson, type PlanFile, planToJson } from "../src/compression/pla
 import { OutputError, PlanError } from "../src/errors.ts";
 import { type ApngOptions, encodeApng } from "../src/io/apng.ts";
 import { encodePng, type PngChannels, type PngOptions } from "../src/io/png.ts";
-import { type PromptEmbedding, readPromptEmbedding } from "../src/io/prompt_embeddings.ts";
+import {
+  type PromptEmbedding,
+  promptEmbeddingTensors,
+  readPromptEmbedding,
+} from "../src/io/prompt_embeddings.ts";
 import { encodeSafetensors, type TensorToWrite } from "../src/io/safetensors_writer.ts";
 import { readSchedulerConfig, type SchedulerConfig } from "../src/sampling/scheduler_config.ts";
 import { basename, dirname } from "node:path";
@@ -103,6 +107,18 @@ export async function readPromptEmbeddingFile(
   } finally {
     file.close();
   }
+}
+
+/**
+ * Writes one prompt's embeddings as a prompt file (`readPromptEmbeddingFile` reads it back),
+ * atomically; `metadata` (e.g. the text it encodes) goes into the safetensors header.
+ */
+export function writePromptEmbeddingFile(
+  path: string,
+  prompt: PromptEmbedding,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  return writeSafetensors(path, promptEmbeddingTensors(prompt), metadata);
 }
 
 /** Reads a JSON config file (config.json and the like) as an object. */

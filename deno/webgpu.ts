@@ -6,6 +6,7 @@
  */
 
 import { getGpu as getCoreGpu, type Gpu, type GpuOptions } from "../src/gpu/context.ts";
+import { loadKernelChoices, saveKernelChoices } from "./kernel_choices.ts";
 
 const LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 
@@ -46,8 +47,30 @@ function debugFromEnvironment(): boolean {
   }
 }
 
-/** The process-wide GPU context, after the Deno set-up above. */
-export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
+function environment(name: string): string | undefined {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+      return undefined;
+    }
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The process-wide GPU context, after the Deno set-up above. With DITFASTATTN_KERNEL_CHOICES
+ * set to a file path (and no `kernelChoices` option), measured kernel choices are loaded from
+ * that file and saved back to it whenever trials add some.
+ */
+export async function getGpu(options: GpuOptions = {}): Promise<Gpu> {
   prepareDenoWebGpu();
-  return getCoreGpu({ debug: debugFromEnvironment(), ...options });
+  const path = environment("DITFASTATTN_KERNEL_CHOICES");
+  const fromFile: GpuOptions = path && !options.kernelChoices
+    ? {
+      kernelChoices: await loadKernelChoices(path),
+      onKernelChoicesChanged: (choices) => saveKernelChoices(path, choices),
+    }
+    : {};
+  return getCoreGpu({ debug: debugFromEnvironment(), ...fromFile, ...options });
 }

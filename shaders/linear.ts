@@ -8,8 +8,9 @@
  *   128-bit loads plus a 4×8 transpose for the whole SIMD row (~45 instructions for all 8 lanes).
  *   Each invocation owns `rowsPerLane × colsPerLane` outputs so every texel it loads feeds many
  *   multiply-adds; the 8 invocations of a workgroup are the 8 SIMD lanes and share the x rows.
- * - `directLinearWgsl` reads the buffers directly: the portable variant for real GPUs, for shapes
- *   the textures cannot hold, and for tests.
+ * - `directLinearWgsl` reads the buffers directly, without workgroup memory: for shapes the
+ *   textures cannot hold, matrix-vector products, and adapters where it measures fastest.
+ * A third, GPU-shaped kernel stages tiles in workgroup memory (shaders/linear_gemm.ts).
  */
 
 export type Activation = "none" | "gelu_tanh" | "silu";
@@ -61,7 +62,7 @@ export const K_TEXEL_ALIGN = 8;
 const SQRT_2_OVER_PI = "0.7978845608028654";
 
 /** `fn activate(v: f32) -> f32` for the epilogue. */
-function activationWgsl(activation: Activation): string {
+export function activationWgsl(activation: Activation): string {
   switch (activation) {
     case "none":
       return "fn activate(v: f32) -> f32 { return v; }";
@@ -300,11 +301,14 @@ export function directLinearWgsl(shape: DirectLinearShape, epilogue: LinearEpilo
   for (let r = 0; r < R; r++) {
     body.push(`let x${r} = x[xr${r} + kk / ${step}u];`);
     for (let c = 0; c < C; c++) {
-      body.push(
-        vector
-          ? `acc${r}_${c} += dot(x${r}, w${c});`
-          : `acc${r}_${c} = fma(x${r}, w${c}, acc${r}_${c});`,
-      );
+      // One fma per k in order, as the tiled and gemm kernels do: every variant rounds alike,
+      // so the measured choice of variant never changes a result.
+      const terms = vector ? ["x", "y", "z", "w"].map((q) => [`x${r}.${q}`, `w${c}.${q}`]) : [
+        [`x${r}`, `w${c}`],
+      ];
+      let sum = `acc${r}_${c}`;
+      for (const [a, b] of terms) sum = `fma(${a}, ${b}, ${sum})`;
+      body.push(`acc${r}_${c} = ${sum};`);
     }
   }
   const stores: string[] = [];

@@ -4,16 +4,12 @@ import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.t
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import type { DiTConfig } from "../models/dit/config.ts";
 import { expectedDiTShapes } from "../models/dit/weights.ts";
+import { XL_2_BACKBONE } from "./random_source.ts";
 
 /** DiT-XL/2 at 256 px: 28 layers, 16 heads × 72, latent 4×32×32, learned sigma. */
 export const DIT_XL_2_256: Readonly<DiTConfig> = {
+  ...XL_2_BACKBONE,
   sampleSize: 32,
-  patchSize: 2,
-  inChannels: 4,
-  outChannels: 8,
-  numLayers: 28,
-  numHeads: 16,
-  headDim: 72,
   numClasses: 1000,
   normEps: 1e-5,
 };

@@ -3,19 +3,14 @@
  * made when a tensor is read (PixArt-Σ's 600M parameters would be 2.4 GB to hold as f32).
  */
 
-import { RandomTensorSource } from "./random_source.ts";
+import { RandomTensorSource, XL_2_BACKBONE } from "./random_source.ts";
 import type { PixArtConfig } from "../models/pixart/config.ts";
 import { expectedPixArtShapes } from "../models/pixart/weights.ts";
 
 /** PixArt-Σ at 1024 px: 28 layers, 16 heads × 72, T5-XXL captions, learned sigma, no size conditioning. */
 export const PIXART_SIGMA_1024: Readonly<PixArtConfig> = {
+  ...XL_2_BACKBONE,
   sampleSize: 128,
-  patchSize: 2,
-  inChannels: 4,
-  outChannels: 8,
-  numLayers: 28,
-  numHeads: 16,
-  headDim: 72,
   captionChannels: 4096,
   normEps: 1e-6,
   interpolationScale: 2,

@@ -6,6 +6,20 @@
 import { CheckpointError } from "../src/errors.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import type { TensorInfo, TensorSource } from "../src/io/safetensors.ts";
+import type { PatchTransformerConfig } from "../src/nn/patch_transformer.ts";
+
+/**
+ * The XL/2 backbone DiT-XL/2 and PixArt-α/Σ share: 28 layers, 16 heads × 72, patch 2, latent
+ * 4 channels in and 8 out (learned sigma); only the trained sample size differs.
+ */
+export const XL_2_BACKBONE: Readonly<Omit<PatchTransformerConfig, "sampleSize">> = {
+  patchSize: 2,
+  inChannels: 4,
+  outChannels: 8,
+  numLayers: 28,
+  numHeads: 16,
+  headDim: 72,
+};
 
 export class RandomTensorSource implements TensorSource {
   readonly #shapes: ReadonlyMap<string, readonly number[]>;

@@ -1,4 +1,6 @@
-/** The one assertion the kernel tests need beyond helpers.ts (no std import: no jsr deps). */
+/** The error assertions the tests share beyond helpers.ts (no std import: no jsr deps). */
+
+import { ok } from "node:assert/strict";
 
 /** Asserts `fn` throws an instance of `type` whose message contains `fragment`. */
 export function assertThrows(
@@ -40,4 +42,22 @@ export async function assertRejects(
     return;
   }
   throw new Error(`expected ${type.name} (${expected.join(", ")}), nothing was thrown`);
+}
+
+/**
+ * A validator for node:assert's `throws`/`rejects`: the error is an instance of `type` whose
+ * message contains every string and matches every pattern given.
+ */
+export function errorNaming(
+  type: new (...args: never[]) => Error,
+  ...fragments: (string | RegExp)[]
+): (e: unknown) => boolean {
+  return (e) => {
+    ok(e instanceof type, `expected ${type.name}, got ${e}`);
+    for (const f of fragments) {
+      const hit = typeof f === "string" ? e.message.includes(f) : f.test(e.message);
+      ok(hit, `"${e.message}" should mention ${f}`);
+    }
+    return true;
+  };
 }

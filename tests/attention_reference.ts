@@ -3,34 +3,36 @@
  * the GPU kernels are tested against.
  */
 
-/** Attention over keys j with |i − j| ≤ window (Infinity: full attention) → [B, N, H·D]. */
-export function referenceAttention(
+/**
+ * softmax over keys `keys(i)` (first, last) of `logit(q·k, b, h, i, j)`, times v, in float64
+ * over packed qkv [B, N, 3·H·D], max subtracted → [B, N, H·D]: the core every reference shares.
+ */
+export function referencePackedAttention(
   qkv: Float32Array,
   batch: number,
   tokens: number,
   heads: number,
   headDim: number,
-  window = Infinity,
+  logit: (dot: number, b: number, h: number, i: number, j: number) => number,
+  keys: (i: number) => [number, number] = () => [0, tokens - 1],
 ): Float32Array {
   const channels = heads * headDim;
   const packed = 3 * channels;
   const out = new Float32Array(batch * tokens * channels);
-  const scale = 1 / Math.sqrt(headDim);
   const scores = new Float64Array(tokens);
   const acc = new Float64Array(headDim);
   for (let b = 0; b < batch; b++) {
     const base = b * tokens * packed;
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < tokens; i++) {
-        const first = Math.max(0, i - window);
-        const last = Math.min(tokens - 1, i + window);
+        const [first, last] = keys(i);
         const q = base + i * packed + h * headDim;
         let max = -Infinity;
         for (let j = first; j <= last; j++) {
           const k = base + j * packed + channels + h * headDim;
           let s = 0;
           for (let d = 0; d < headDim; d++) s += qkv[q + d] * qkv[k + d];
-          scores[j] = s * scale;
+          scores[j] = logit(s, b, h, i, j);
           max = Math.max(max, scores[j]);
         }
         acc.fill(0);
@@ -47,6 +49,27 @@ export function referenceAttention(
     }
   }
   return out;
+}
+
+/** Attention over keys j with |i − j| ≤ window (Infinity: full attention) → [B, N, H·D]. */
+export function referenceAttention(
+  qkv: Float32Array,
+  batch: number,
+  tokens: number,
+  heads: number,
+  headDim: number,
+  window = Infinity,
+): Float32Array {
+  const scale = 1 / Math.sqrt(headDim);
+  return referencePackedAttention(
+    qkv,
+    batch,
+    tokens,
+    heads,
+    headDim,
+    (dot) => dot * scale,
+    (i) => [Math.max(0, i - window), Math.min(tokens - 1, i + window)],
+  );
 }
 
 /** Packs per-head q, k, v [B, H, N, D] into the fused-projection layout [B, N, 3·H·D]. */

@@ -13,6 +13,7 @@ import { Tensor } from "../src/tensor.ts";
 import { readGolden } from "./golden_reader.ts";
 import { mergeHeads, packQkv, referenceAttention } from "./attention_reference.ts";
 import { assertRelativeError, goldenDir, randomArray, testGpu } from "./helpers.ts";
+import { ATTENTION_KERNELS, TEST_DIRECT_ATTENTION, withKernel } from "./kernel_helpers.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -84,8 +85,14 @@ async function checkAgainstReference(gpu: Gpu, c: Case, seed: number): Promise<v
   await checkAllPaths(gpu, c, qkvData, fullRef, windowRef, label);
 }
 
-Deno.test("attention matches the golden full and window outputs", async () => {
-  const gpu = await testGpu();
+for (const kernel of ATTENTION_KERNELS) {
+  Deno.test(`attention (${kernel}) matches the golden full and window outputs`, async () => {
+    const gpu = await testGpu();
+    await withKernel(gpu, "attention", kernel, () => checkGolden(gpu, kernel));
+  });
+}
+
+async function checkGolden(gpu: Gpu, kernel: string): Promise<void> {
   const golden = await readGolden(`${goldenDir()}/attention.safetensors`);
   const names = [
     "attn_B1_H2_N64_D32_w8",
@@ -104,9 +111,9 @@ Deno.test("attention matches the golden full and window outputs", async () => {
     const qkvData = packQkv(get("q"), get("k"), get("v"), batch, heads, tokens, headDim);
     const fullRef = mergeHeads(get("full"), batch, heads, tokens, headDim);
     const windowRef = mergeHeads(get("window"), batch, heads, tokens, headDim);
-    await checkAllPaths(gpu, c, qkvData, fullRef, windowRef, name);
+    await checkAllPaths(gpu, c, qkvData, fullRef, windowRef, `${name} ${kernel}`);
   }
-});
+}
 
 /** Runs `body` with `tiling` forced on every attention kernel, restoring the default after. */
 async function withTiling(
@@ -126,7 +133,10 @@ async function withTiling(
 // seconds per kernel at R·D ≈ 1000), so only some tests run the defaults.
 const SMALL_TILING: AttentionTiling = { workgroupSize: 8, queriesPerInvocation: 4, keyTile: 8 };
 
-Deno.test("attention matches the CPU reference on awkward sizes and band edges", async () => {
+Deno.test({
+  name: "attention matches the CPU reference on awkward sizes and band edges",
+  ignore: !TEST_DIRECT_ATTENTION,
+}, async () => {
   const gpu = await testGpu();
   const withDefaults: Case[] = [
     { batch: 2, heads: 3, tokens: 77, headDim: 18, window: 5 },
@@ -145,28 +155,65 @@ Deno.test("attention matches the CPU reference on awkward sizes and band edges",
   });
 });
 
-Deno.test("every tiling shape gives the same attention", async () => {
+Deno.test("flash attention matches the CPU reference: head dims 64, 72, 7, partial tiles", async () => {
   const gpu = await testGpu();
-  // Odd query counts per invocation, key tiles that do not divide N, one query per workgroup.
-  const tilings: AttentionTiling[] = [
-    { workgroupSize: 16, queriesPerInvocation: 2, keyTile: 3 },
-    { workgroupSize: 8, queriesPerInvocation: 3, keyTile: 1 },
-    { workgroupSize: 64, queriesPerInvocation: 5, keyTile: 7 },
-    { workgroupSize: 1, queriesPerInvocation: 12, keyTile: 16 },
+  const cases: Case[] = [
+    { batch: 2, heads: 3, tokens: 77, headDim: 64, window: 5 },
+    { batch: 1, heads: 2, tokens: 130, headDim: 72, window: 0 },
+    { batch: 2, heads: 1, tokens: 65, headDim: 72, window: 200 },
+    { batch: 3, heads: 2, tokens: 13, headDim: 7, window: 2 },
+    { batch: 1, heads: 1, tokens: 1, headDim: 7, window: 3 },
+    { batch: 1, heads: 2, tokens: 300, headDim: 18, window: 40 },
   ];
-  for (const [i, tiling] of tilings.entries()) {
-    await withTiling(gpu, tiling, async () => {
-      const tokens = 77 + 11 * i;
-      await checkAgainstReference(
-        gpu,
-        { batch: 2, heads: 3, tokens, headDim: 20, window: 9 },
-        200 + i,
-      );
-    });
-  }
+  await withKernel(gpu, "attention", "flash", async () => {
+    for (const [i, c] of cases.entries()) await checkAgainstReference(gpu, c, 300 + i);
+  });
 });
 
-Deno.test("attention spreads more than 65535 workgroups over a 2D grid", async () => {
+Deno.test("flash attention spreads more than 65535 workgroups over a 2D grid", async () => {
+  const gpu = await testGpu();
+  // 64 queries per workgroup: 4100 heads · 16 query tiles = 65600 workgroups.
+  const c = { batch: 1, heads: 4100, tokens: 1024, headDim: 1, window: 1 };
+  const channels = c.heads * c.headDim;
+  const qkvData = randomArray(c.tokens * 3 * channels, 8);
+  const qkv = Tensor.fromArray(gpu, qkvData, [1, c.tokens, 3 * channels]);
+  const ref = referenceAttention(qkvData, 1, c.tokens, c.heads, c.headDim, c.window);
+  await withKernel(gpu, "attention", "flash", async () => {
+    const out = windowAttention(qkv, c.heads, c.window);
+    assertRelativeError(await out.toFloat32(), ref, TOLERANCE, "flash window, large grid");
+    out.release();
+  });
+  qkv.release();
+});
+
+Deno.test(
+  { name: "every tiling shape gives the same attention", ignore: !TEST_DIRECT_ATTENTION },
+  async () => {
+    const gpu = await testGpu();
+    // Odd query counts per invocation, key tiles that do not divide N, one query per workgroup.
+    const tilings: AttentionTiling[] = [
+      { workgroupSize: 16, queriesPerInvocation: 2, keyTile: 3 },
+      { workgroupSize: 8, queriesPerInvocation: 3, keyTile: 1 },
+      { workgroupSize: 64, queriesPerInvocation: 5, keyTile: 7 },
+      { workgroupSize: 1, queriesPerInvocation: 12, keyTile: 16 },
+    ];
+    for (const [i, tiling] of tilings.entries()) {
+      await withTiling(gpu, tiling, async () => {
+        const tokens = 77 + 11 * i;
+        await checkAgainstReference(
+          gpu,
+          { batch: 2, heads: 3, tokens, headDim: 20, window: 9 },
+          200 + i,
+        );
+      });
+    }
+  },
+);
+
+Deno.test({
+  name: "attention spreads more than 65535 workgroups over a 2D grid",
+  ignore: !TEST_DIRECT_ATTENTION,
+}, async () => {
   const gpu = await testGpu();
   // One query per workgroup: 8 heads · 8200 tokens = 65600 workgroups.
   const c = { batch: 1, heads: 8, tokens: 8200, headDim: 4, window: 2 };

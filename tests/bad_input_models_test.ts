@@ -21,49 +21,20 @@ import { warnIfLongRun } from "../cli/estimate.ts";
 import { compress } from "../calibrate/compress.ts";
 import { CheckpointError, NumericsError, OptionError } from "../src/errors.ts";
 import { Gpu } from "../src/gpu/context.ts";
-import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
-import { goldenPath } from "./golden_files.ts";
-import { testGpu } from "./helpers.ts";
-import { randomPrompt } from "./pixart_fixtures.ts";
 import {
-  localFolder,
-  openSafetensors,
-  readPromptEmbeddingFile,
-  writeSafetensors,
-} from "../deno.ts";
-
-const named =
-  (kind: new (...a: never[]) => Error, ...fragments: (string | RegExp)[]) => (e: unknown) => {
-    ok(e instanceof kind, `expected ${kind.name}, got ${e}`);
-    for (const f of fragments) {
-      const hit = typeof f === "string" ? e.message.includes(f) : f.test(e.message);
-      ok(hit, `"${e.message}" should mention ${f}`);
-    }
-    return true;
-  };
+  editedModelCopy,
+  type Float32TensorToWrite,
+  type ModelEdit,
+} from "../testing/model_copy.ts";
+import { goldenPath, tinyDiTFolders } from "./golden_files.ts";
+import { testGpu } from "./helpers.ts";
+import { errorNaming as named } from "./asserts.ts";
+import { randomPrompt } from "./pixart_fixtures.ts";
+import { localFolder, readPromptEmbeddingFile } from "../deno.ts";
 
 /** A copy of a tiny golden model folder with an edited config and tensors. */
-async function modelCopy(
-  golden: string,
-  edit: {
-    config?: (c: Record<string, unknown>) => void;
-    tensors?: (t: Record<string, TensorToWrite & { data: Float32Array }>) => void;
-  },
-): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "bad-input-" });
-  const config = JSON.parse(await Deno.readTextFile(goldenPath(golden, "config.json")));
-  edit.config?.(config);
-  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
-  const source = await openSafetensors(goldenPath(golden, "diffusion_pytorch_model.safetensors"));
-  const tensors: Record<string, TensorToWrite & { data: Float32Array }> = {};
-  for (const name of source.names()) {
-    const { shape } = source.info(name);
-    tensors[name] = { dtype: "F32", shape, data: await source.readFloat32(name) };
-  }
-  source.close();
-  edit.tensors?.(tensors);
-  await writeSafetensors(join(dir, "diffusion_pytorch_model.safetensors"), tensors);
-  return dir;
+function modelCopy(golden: string, edit: ModelEdit<Float32TensorToWrite>): Promise<string> {
+  return editedModelCopy(goldenPath(golden), edit, "bad-input-");
 }
 
 /** Seconds `run` takes (the refusals below must come at once, not after minutes of work). */
@@ -251,10 +222,7 @@ Deno.test("case 11: a weights 'file' or a prompt that is a folder is named, with
 
 Deno.test("DiTPipeline reports the VAE decode image by image", async () => {
   const gpu = await testGpu();
-  const pipeline = await DiTPipeline.fromFolders(gpu, {
-    transformer: localFolder(goldenPath("dit-tiny-random")),
-    vae: localFolder(goldenPath("vae-tiny-random")),
-  });
+  const pipeline = await DiTPipeline.fromFolders(gpu, tinyDiTFolders());
   const decoded: [number, number][] = [];
   await pipeline.generate({
     labels: [1, 2, 3],

@@ -4,7 +4,9 @@ import { OptionError, ShapeError } from "../src/errors.ts";
 import { biasedAttention, T5_MASKED_KEY_BIAS } from "../src/ops/attention.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
+import { referencePackedAttention } from "./attention_reference.ts";
 import { assertRelativeError, randomArray, relativeError, testGpu } from "./helpers.ts";
+import { ATTENTION_KERNELS, withKernel } from "./kernel_helpers.ts";
 
 /**
  * softmax(scale·q·kᵀ + bias[h] + (1 − mask)·maskedKeyBias)·v in float64 over packed qkv
@@ -21,39 +23,10 @@ export function referenceBiasedAttention(
   scale = 1,
   maskedKeyBias = T5_MASKED_KEY_BIAS,
 ): Float32Array {
-  const channels = heads * headDim;
-  const packed = 3 * channels;
-  const out = new Float32Array(batch * tokens * channels);
-  const scores = new Float64Array(tokens);
-  const acc = new Float64Array(headDim);
-  for (let b = 0; b < batch; b++) {
-    const base = b * tokens * packed;
-    for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < tokens; i++) {
-        const q = base + i * packed + h * headDim;
-        let max = -Infinity;
-        for (let j = 0; j < tokens; j++) {
-          const k = base + j * packed + channels + h * headDim;
-          let s = 0;
-          for (let d = 0; d < headDim; d++) s += qkv[q + d] * qkv[k + d];
-          const keyBias = mask ? (1 - mask[b * tokens + j]) * maskedKeyBias : 0;
-          scores[j] = scale * s + bias[(h * tokens + i) * tokens + j] + keyBias;
-          max = Math.max(max, scores[j]);
-        }
-        acc.fill(0);
-        let sum = 0;
-        for (let j = 0; j < tokens; j++) {
-          const p = Math.exp(scores[j] - max);
-          sum += p;
-          const v = base + j * packed + 2 * channels + h * headDim;
-          for (let d = 0; d < headDim; d++) acc[d] += p * qkv[v + d];
-        }
-        const o = (b * tokens + i) * channels + h * headDim;
-        for (let d = 0; d < headDim; d++) out[o + d] = acc[d] / sum;
-      }
-    }
-  }
-  return out;
+  return referencePackedAttention(qkv, batch, tokens, heads, headDim, (dot, b, h, i, j) => {
+    const keyBias = mask ? (1 - mask[b * tokens + j]) * maskedKeyBias : 0;
+    return scale * dot + bias[(h * tokens + i) * tokens + j] + keyBias;
+  });
 }
 
 interface Case {
@@ -83,8 +56,6 @@ async function check(c: Case, seed: number): Promise<number> {
   const qkvT = Tensor.fromArray(gpu, qkv, [c.batch, c.tokens, 3 * channels]);
   const biasT = Tensor.fromArray(gpu, bias, [c.heads, c.tokens, c.tokens]);
   const maskT = mask ? Tensor.fromArray(gpu, mask, [c.batch, c.tokens]) : undefined;
-  const out = biasedAttention(qkvT, c.heads, biasT, maskT, { scale: c.scale });
-  const actual = await out.toFloat32();
   const expected = referenceBiasedAttention(
     qkv,
     bias,
@@ -95,9 +66,22 @@ async function check(c: Case, seed: number): Promise<number> {
     c.headDim,
     c.scale ?? 1,
   );
-  assertRelativeError(actual, expected, TOLERANCE, `biased attention ${JSON.stringify(c)}`);
-  for (const t of [qkvT, biasT, maskT, out]) t?.release();
-  return relativeError(actual, expected);
+  let worst = 0;
+  for (const kernel of ATTENTION_KERNELS) {
+    const out = await withKernel(
+      gpu,
+      "attention",
+      kernel,
+      () => biasedAttention(qkvT, c.heads, biasT, maskT, { scale: c.scale }),
+    );
+    const actual = await out.toFloat32();
+    const what = `biased attention (${kernel}) ${JSON.stringify(c)}`;
+    assertRelativeError(actual, expected, TOLERANCE, what);
+    worst = Math.max(worst, relativeError(actual, expected));
+    out.release();
+  }
+  for (const t of [qkvT, biasT, maskT]) t?.release();
+  return worst;
 }
 
 Deno.test("biased attention matches float64 at awkward sizes (no mask, unscaled)", async () => {

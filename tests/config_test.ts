@@ -1,4 +1,4 @@
-import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, rejects, strictEqual, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../src/errors.ts";
 import { readJsonFile } from "../deno.ts";
@@ -15,14 +15,9 @@ import {
   requireString,
 } from "../src/io/config.ts";
 import { goldenDir } from "./helpers.ts";
+import { errorNaming } from "./asserts.ts";
 
-function naming(...fragments: string[]): (e: unknown) => boolean {
-  return (e) => {
-    ok(e instanceof CheckpointError, `expected CheckpointError, got ${e}`);
-    for (const f of fragments) ok(e.message.includes(f), `"${e.message}" should mention ${f}`);
-    return true;
-  };
-}
+const naming = (...fragments: string[]) => errorNaming(CheckpointError, ...fragments);
 
 Deno.test("readJsonConfig reads the golden DiT config", async () => {
   const path = join(goldenDir(), "dit-tiny-random/config.json");

@@ -6,6 +6,7 @@ import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { referenceCrossAttention } from "./attention_reference.ts";
 import { assertRelativeError, randomArray, testGpu } from "./helpers.ts";
+import { ATTENTION_KERNELS, withKernel } from "./kernel_helpers.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -32,8 +33,6 @@ async function check(c: Case, seed: number): Promise<void> {
   const qT = Tensor.fromArray(gpu, q, [c.batch, c.queries, channels]);
   const kvT = Tensor.fromArray(gpu, kv, [c.batch, c.keys, 2 * channels]);
   const maskT = mask ? Tensor.fromArray(gpu, mask, [c.batch, c.keys]) : undefined;
-  const out = crossAttention(qT, kvT, c.heads, maskT);
-  const actual = await out.toFloat32();
   const expected = referenceCrossAttention(
     q,
     kv,
@@ -44,8 +43,18 @@ async function check(c: Case, seed: number): Promise<void> {
     c.heads,
     c.headDim,
   );
-  assertRelativeError(actual, expected, TOLERANCE, `cross-attention ${JSON.stringify(c)}`);
-  for (const t of [qT, kvT, maskT, out]) t?.release();
+  for (const kernel of ATTENTION_KERNELS) {
+    const out = await withKernel(
+      gpu,
+      "attention",
+      kernel,
+      () => crossAttention(qT, kvT, c.heads, maskT),
+    );
+    const what = `cross-attention (${kernel}) ${JSON.stringify(c)}`;
+    assertRelativeError(await out.toFloat32(), expected, TOLERANCE, what);
+    out.release();
+  }
+  for (const t of [qT, kvT, maskT]) t?.release();
 }
 
 Deno.test("cross-attention matches the reference on awkward caption lengths", async () => {

@@ -3,40 +3,17 @@
 import { join } from "node:path";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
-import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
+import { editedModelCopy, type ModelEdit } from "../testing/model_copy.ts";
 import { CheckpointError, OptionError, PlanError, ShapeError } from "../src/errors.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
-import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
+import { localFolder } from "../deno.ts";
 import { assertRejects } from "./asserts.ts";
 
 /** A copy of the tiny golden model folder with an edited config and tensors. */
-async function modelCopy(
-  edit: {
-    config?: (c: Record<string, unknown>) => void;
-    tensors?: (t: Record<string, TensorToWrite>) => void;
-  },
-): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  const config = JSON.parse(await Deno.readTextFile(goldenPath("dit-tiny-random", "config.json")));
-  edit.config?.(config);
-  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
-  const source = await openSafetensors(
-    goldenPath("dit-tiny-random", "diffusion_pytorch_model.safetensors"),
-  );
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of source.names()) {
-    tensors[name] = {
-      dtype: "F32",
-      shape: source.info(name).shape,
-      data: await source.readFloat32(name),
-    };
-  }
-  source.close();
-  edit.tensors?.(tensors);
-  await writeSafetensors(join(dir, "diffusion_pytorch_model.safetensors"), tensors);
-  return dir;
+function modelCopy(edit: ModelEdit): Promise<string> {
+  return editedModelCopy(goldenPath("dit-tiny-random"), edit);
 }
 
 Deno.test("missing folder, missing weights, and a config that is not a DiT", async () => {

@@ -18,23 +18,11 @@ import { Gpu } from "../src/gpu/context.ts";
 import { DdimScheduler } from "../src/sampling/ddim.ts";
 import type { Scheduler } from "../src/sampling/scheduler.ts";
 import { Tensor } from "../src/tensor.ts";
-import { goldenPath } from "./golden_files.ts";
+import { DIT_XL_SCHEDULER_JSON as DIT_SCHEDULER } from "./dit_scheduler_config.ts";
+import { goldenPath, tinyDiTFolders } from "./golden_files.ts";
 import { assertRelativeError, testGpu } from "./helpers.ts";
 import { loadPlan, localFolder, savePlan } from "../deno.ts";
 import { assertRejects } from "./asserts.ts";
-
-const DIT_SCHEDULER = {
-  _class_name: "DDIMScheduler",
-  beta_end: 0.02,
-  beta_schedule: "linear",
-  beta_start: 0.0001,
-  clip_sample: false,
-  num_train_timesteps: 1000,
-  prediction_type: "epsilon",
-  set_alpha_to_one: true,
-  steps_offset: 0,
-  trained_betas: null,
-};
 
 const CLASS_NAMES = Object.fromEntries(
   Array.from({ length: 10 }, (_, i) => [String(i), `class ${i}, synonym ${i}`]),
@@ -107,10 +95,7 @@ Deno.test("DiTPipeline equals sampleDiT then VaeDecoder.decode on the same seed"
 
 Deno.test("DiTPipeline split into batches gives every image its own noise streams", async () => {
   const gpu = await testGpu();
-  const pipeline = await DiTPipeline.fromFolders(gpu, {
-    transformer: localFolder(goldenPath("dit-tiny-random")),
-    vae: localFolder(goldenPath("vae-tiny-random")),
-  });
+  const pipeline = await DiTPipeline.fromFolders(gpu, tinyDiTFolders());
   // DDPM also draws fresh noise at every step, per image.
   for (const sampler of ["ddim", "ddpm"] as const) {
     const options = { labels: LABELS, steps: 4, seed: 5, sampler };
@@ -258,10 +243,7 @@ Deno.test("DiTPipeline under a small binding limit splits batches and VAE tensor
   // 2 images of MLP activations [2·64, 128] f32 per binding; the VAE's 64×64×16 activations
   // (256 KiB per image) are split by channel.
   const capped = await Gpu.create({ maxStorageBindingBytes: 128 * 1024 });
-  const folders = {
-    transformer: localFolder(goldenPath("dit-tiny-random")),
-    vae: localFolder(goldenPath("vae-tiny-random")),
-  };
+  const folders = tinyDiTFolders();
   const small = await DiTPipeline.fromFolders(capped, folders);
   strictEqual(small.maxBatch(4), 2);
   const result = await small.generate({ labels: LABELS, steps: 3, seed: 9 });

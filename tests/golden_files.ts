@@ -1,9 +1,10 @@
-/** Reading golden safetensors files by tensor name. */
+/** Golden files: paths, reading golden safetensors by tensor name, the tiny model folders. */
 
 import { join } from "node:path";
 import type { SafetensorsFile } from "../src/io/safetensors.ts";
 import { goldenDir } from "./helpers.ts";
-import { openSafetensors } from "../deno.ts";
+import type { Folder } from "../src/io/folder.ts";
+import { localFolder, openSafetensors } from "../deno.ts";
 
 export function goldenPath(...parts: string[]): string {
   return join(goldenDir(), ...parts);
@@ -24,4 +25,12 @@ export async function withGolden<T>(
 
 export async function readGoldenJson(relativePath: string): Promise<Record<string, unknown>> {
   return JSON.parse(await Deno.readTextFile(goldenPath(relativePath)));
+}
+
+/** The tiny random DiT transformer and VAE golden folders (what DiTPipeline.fromFolders takes). */
+export function tinyDiTFolders(): { transformer: Folder; vae: Folder } {
+  return {
+    transformer: localFolder(goldenPath("dit-tiny-random")),
+    vae: localFolder(goldenPath("vae-tiny-random")),
+  };
 }

@@ -6,6 +6,7 @@
 
 import { strictEqual } from "node:assert";
 import { join } from "node:path";
+import { float32Tensors } from "../testing/model_copy.ts";
 import { DiTModel } from "../models/dit/model.ts";
 import { VaeDecoder } from "../models/vae/model.ts";
 import { calibrateCommand } from "../cli/calibrate.ts";
@@ -55,10 +56,7 @@ async function convertedDiT(dtype: WritableDtype): Promise<string> {
   const source = await openSafetensors(
     goldenPath("dit-tiny-random", "diffusion_pytorch_model.safetensors"),
   );
-  const tensors: Parameters<typeof writeSafetensors>[1] = {};
-  for (const name of source.names()) {
-    tensors[name] = { dtype, shape: source.info(name).shape, data: await source.readFloat32(name) };
-  }
+  const tensors = await float32Tensors(source, dtype);
   source.close();
   await writeSafetensors(join(folder, "diffusion_pytorch_model.safetensors"), tensors);
   return folder;

@@ -28,7 +28,7 @@ function assertThrows(
 
 // f32 sums of ~1000 terms round to ~1e-7 each; 3e-6 leaves room for K in the thousands.
 const F32_TOLERANCE = 3e-6;
-const KERNELS = ["tiled", "direct"] as const;
+const KERNELS = ["tiled", "direct", "gemm"] as const;
 
 /** act(x·Wᵀ + b) in float64 from the exact f32 inputs. */
 function referenceLinear(
@@ -144,6 +144,24 @@ Deno.test("linear tiled: M and N past the texture height limit are split into ch
   const maxRows = gpu.limits.maxTextureDimension2D;
   await checkCase({ lead: [maxRows + 37], k: 8, n: 12, bias: true }, { kernel: "tiled" });
   await checkCase({ lead: [3], k: 9, n: maxRows + 5, bias: true }, { kernel: "tiled" });
+});
+
+Deno.test("linear gemm: several output tiles, partial tiles and k steps on every edge", async () => {
+  // 64×64 tiles (16×64 for M ≤ 16) with 16 k per step: M, N and K each end mid-tile, K both
+  // a multiple of 4 (vec4 loads) and not (scalar loads), f32 and f16 weights.
+  await checkCase({ lead: [130], k: 68, n: 131, bias: true }, { kernel: "gemm" });
+  await checkCase({ lead: [65], k: 33, n: 64, activation: "gelu_tanh" }, { kernel: "gemm" });
+  await checkCase({ lead: [64], k: 16, n: 65, bias: true, f16: true }, { kernel: "gemm" });
+  await checkCase({ lead: [129], k: 75, n: 70, f16: true, seed: 5 }, { kernel: "gemm" });
+  await checkCase({ lead: [17], k: 1152, n: 200, bias: true, f16: true }, { kernel: "gemm" });
+  await checkCase({ lead: [16], k: 7, n: 3, bias: true }, { kernel: "gemm" });
+});
+
+Deno.test("linear gemm: M past the 65535-workgroup grid limit uses a 3D grid", async () => {
+  // A one-invocation workgroup owns 4 rows: 65536 · 4 rows need a second grid layer.
+  const gemmTile = { lanesN: 1, lanesM: 1, kStep: 4 };
+  await checkCase({ lead: [65536 * 4 + 40], k: 4, n: 3 }, { kernel: "gemm", gemmTile });
+  await checkCase({ lead: [70], k: 9, n: 5, bias: true }, { kernel: "gemm", gemmTile });
 });
 
 Deno.test("linear direct: M past the 65535-workgroup grid limit uses a 3D grid", async () => {

@@ -44,18 +44,28 @@ function modulateCpu(
 
 const VARIANTS: RowVariant[] = ["invocation", "workgroup"];
 
+/** layerNorm (eps 1e-6) of x [rows, channels] on the GPU within 1e-6 of the CPU reference. */
+async function assertLayerNormMatchesCpu(
+  x: Float32Array,
+  rows: number,
+  channels: number,
+  variant: RowVariant,
+): Promise<void> {
+  const gpu = await testGpu();
+  const tx = Tensor.fromArray(gpu, x, [rows, channels]);
+  const y = layerNorm(tx, 1e-6, variant);
+  assertRelativeError(await y.toFloat32(), layerNormCpu(x, channels, 1e-6), 1e-6, "layerNorm");
+  tx.release();
+  y.release();
+}
+
 // Offsets of 3 keep means away from zero, so the two-pass statistics are exercised.
 for (const variant of VARIANTS) {
   for (const channels of [53, 1152, 4, 7]) {
     Deno.test(`layerNorm ${variant} matches the CPU over 37 rows of ${channels}`, async () => {
-      const gpu = await testGpu();
       const rows = 37;
       const x = randomArray(rows * channels, channels).map((v) => 3 + 2 * v);
-      const tx = Tensor.fromArray(gpu, x, [rows, channels]);
-      const y = layerNorm(tx, 1e-6, variant);
-      assertRelativeError(await y.toFloat32(), layerNormCpu(x, channels, 1e-6), 1e-6, "layerNorm");
-      tx.release();
-      y.release();
+      await assertLayerNormMatchesCpu(x, rows, channels, variant);
     });
   }
 }
@@ -63,14 +73,9 @@ for (const variant of VARIANTS) {
 // E[x²] − E[x]² in f32 would be off by ~5e-4 here; the shifted statistics reach ~1e-7.
 for (const variant of VARIANTS) {
   Deno.test(`layerNorm ${variant} stays accurate when the mean dominates (mean 100, std 1)`, async () => {
-    const gpu = await testGpu();
     const [rows, channels] = [37, 1152];
     const x = randomArray(rows * channels, 9).map((v) => 100 + v);
-    const tx = Tensor.fromArray(gpu, x, [rows, channels]);
-    const y = layerNorm(tx, 1e-6, variant);
-    assertRelativeError(await y.toFloat32(), layerNormCpu(x, channels, 1e-6), 1e-6, "layerNorm");
-    tx.release();
-    y.release();
+    await assertLayerNormMatchesCpu(x, rows, channels, variant);
   });
 }
 

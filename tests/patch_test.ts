@@ -3,7 +3,9 @@ import { ShapeError } from "../src/errors.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertThrows } from "./asserts.ts";
 import { assertRelativeError, randomArray, testGpu } from "./helpers.ts";
+import { patchEmbed3dCpu, unpatchify3dCpu } from "./patch_reference.ts";
 
+/** DiT's Conv2d patch embedding: the 3D one over a single frame with a temporal patch of 1. */
 function patchEmbedCpu(
   x: Float32Array,
   [batch, inChannels, height, width]: number[],
@@ -11,32 +13,10 @@ function patchEmbedCpu(
   bias: Float32Array,
   patch: number,
 ): Float64Array {
-  const outChannels = bias.length;
-  const gridH = height / patch, gridW = width / patch;
-  const out = new Float64Array(batch * gridH * gridW * outChannels);
-  for (let b = 0; b < batch; b++) {
-    for (let row = 0; row < gridH; row++) {
-      for (let col = 0; col < gridW; col++) {
-        for (let c = 0; c < outChannels; c++) {
-          let acc = bias[c];
-          for (let ci = 0; ci < inChannels; ci++) {
-            for (let pr = 0; pr < patch; pr++) {
-              for (let pc = 0; pc < patch; pc++) {
-                const pixel =
-                  x[((b * inChannels + ci) * height + row * patch + pr) * width + col * patch + pc];
-                acc += weight[((c * inChannels + ci) * patch + pr) * patch + pc] * pixel;
-              }
-            }
-          }
-          out[((b * gridH + row) * gridW + col) * outChannels + c] = acc;
-        }
-      }
-    }
-  }
-  return out;
+  return patchEmbed3dCpu(x, [batch, inChannels, 1, height, width], weight, bias, [1, patch, patch]);
 }
 
-// Written from the diffusers reshape/einsum, not from the kernel's index formula.
+/** diffusers' unpatchify ("nhwpqc->nchpwq"): Open-Sora's rearrange with one frame, no crop. */
 function unpatchifyCpu(
   x: Float32Array,
   batch: number,
@@ -45,25 +25,8 @@ function unpatchifyCpu(
   gridH: number,
   gridW: number,
 ): Float32Array {
-  const out = new Float32Array(x.length);
-  const height = gridH * patch, width = gridW * patch;
-  let i = 0;
-  // x viewed as [B, h, w, p, q, C]; out[n, c, h·p + p', w·q + q'].
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < gridH; h++) {
-      for (let w = 0; w < gridW; w++) {
-        for (let p = 0; p < patch; p++) {
-          for (let q = 0; q < patch; q++) {
-            for (let c = 0; c < outChannels; c++) {
-              out[((b * outChannels + c) * height + h * patch + p) * width + w * patch + q] =
-                x[i++];
-            }
-          }
-        }
-      }
-    }
-  }
-  return out;
+  const size = [1, gridH * patch, gridW * patch];
+  return unpatchify3dCpu(x, batch, outChannels, [1, patch, patch], size);
 }
 
 for (

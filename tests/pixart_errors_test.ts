@@ -234,7 +234,7 @@ Deno.test("pixart CLI: missing and malformed options", async () => {
     /--sampler must be one of/,
   );
   await assertRejects(
-    () => pixartCommand(["--model=/nonexistent", "--vae=v", "--prompt=p"]),
+    () => pixartCommand(["--model=/nonexistent", "--vae=v", "--prompt-embeds=p"]),
     CheckpointError,
     /does not exist/,
   );

@@ -13,21 +13,7 @@ import {
   schedulerFromConfig,
 } from "../src/sampling/scheduler_config.ts";
 import { assertThrows } from "./asserts.ts";
-
-/** facebook/DiT-XL-2-256's scheduler/scheduler_config.json (diffusers 0.12). */
-const DIT_CONFIG = {
-  _class_name: "DDIMScheduler",
-  _diffusers_version: "0.12.0.dev0",
-  beta_end: 0.02,
-  beta_schedule: "linear",
-  beta_start: 0.0001,
-  clip_sample: false,
-  num_train_timesteps: 1000,
-  prediction_type: "epsilon",
-  set_alpha_to_one: true,
-  steps_offset: 0,
-  trained_betas: null,
-};
+import { DIT_XL_SCHEDULER_JSON as DIT_CONFIG } from "./dit_scheduler_config.ts";
 
 const request = { steps: 10, seed: 0, samples: 1, valuesPerSample: 4 };
 

@@ -2,6 +2,7 @@ import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../src/errors.ts";
 import { openCheckpoint, writeSafetensors } from "../deno.ts";
+import { errorNaming } from "./asserts.ts";
 
 async function writeShards(dir: string): Promise<string> {
   await writeSafetensors(join(dir, "model-00001-of-00002.safetensors"), {
@@ -26,13 +27,7 @@ async function writeShards(dir: string): Promise<string> {
   return indexPath;
 }
 
-function messageNames(...fragments: string[]): (e: unknown) => boolean {
-  return (e) => {
-    ok(e instanceof CheckpointError, `expected CheckpointError, got ${e}`);
-    for (const f of fragments) ok(e.message.includes(f), `"${e.message}" should mention ${f}`);
-    return true;
-  };
-}
+const messageNames = (...fragments: string[]) => errorNaming(CheckpointError, ...fragments);
 
 Deno.test("a sharded index reads like one file, by path or by folder", async () => {
   const dir = await Deno.makeTempDir();

@@ -6,39 +6,18 @@ import { VideoConditioning } from "../models/stdit2/conditioning.ts";
 import { parseSTDiT2Config } from "../models/stdit2/config.ts";
 import { latentVideo } from "../models/stdit2/sample.ts";
 import { CheckpointError, OptionError, ShapeError } from "../src/errors.ts";
-import type { TensorToWrite } from "../src/io/safetensors_writer.ts";
+import { editedModelCopy, type ModelEdit } from "../testing/model_copy.ts";
 import { Tensor } from "../src/tensor.ts";
 import { assertRejects, assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
-import { localFolder, openSafetensors, writeSafetensors } from "../deno.ts";
+import { localFolder } from "../deno.ts";
 
 const TINY = "stdit-tiny-random";
 
 /** A copy of the tiny golden STDiT2 folder with an edited config and tensors. */
-async function modelCopy(edit: {
-  config?: (c: Record<string, unknown>) => void;
-  tensors?: (t: Record<string, TensorToWrite>) => void;
-}): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "stdit2-bad-" });
-  const config = JSON.parse(await Deno.readTextFile(goldenPath(TINY, "config.json")));
-  edit.config?.(config);
-  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
-  const source = await openSafetensors(
-    goldenPath(TINY, "diffusion_pytorch_model.safetensors"),
-  );
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of source.names()) {
-    tensors[name] = {
-      dtype: "F32",
-      shape: source.info(name).shape,
-      data: await source.readFloat32(name),
-    };
-  }
-  source.close();
-  edit.tensors?.(tensors);
-  await writeSafetensors(join(dir, "diffusion_pytorch_model.safetensors"), tensors);
-  return dir;
+function modelCopy(edit: ModelEdit): Promise<string> {
+  return editedModelCopy(goldenPath(TINY), edit, "stdit2-bad-");
 }
 
 Deno.test("STDiT2 checkpoint problems are listed with file, tensor, expected and actual shapes", async () => {

@@ -76,24 +76,23 @@ function checkGolden(tokenizer: T5Tokenizer): void {
   }
 }
 
-Deno.test("t5 tokenizer: spiece.model matches every golden case", () => {
-  const tokenizer = T5Tokenizer.fromSentencePiece(spieceBytes());
+/** The vocabulary size, the pad/eos/unk ids (0, 1, 2) and every golden case. */
+function checkTokenizer(tokenizer: T5Tokenizer, vocabSize: number): void {
   assertEqual(
     [tokenizer.vocabSize, tokenizer.padId, tokenizer.eosId, tokenizer.unkId],
-    [2000, 0, 1, 2],
+    [vocabSize, 0, 1, 2],
     "vocabSize, padId, eosId, unkId",
   );
   checkGolden(tokenizer);
+}
+
+Deno.test("t5 tokenizer: spiece.model matches every golden case", () => {
+  checkTokenizer(T5Tokenizer.fromSentencePiece(spieceBytes()), 2000);
 });
 
 Deno.test("t5 tokenizer: tokenizer.json matches every golden case", () => {
   const tokenizer = T5Tokenizer.fromTokenizerJson(tokenizerJsonText());
-  assertEqual(
-    [tokenizer.vocabSize, tokenizer.padId, tokenizer.eosId, tokenizer.unkId],
-    [2100, 0, 1, 2],
-    "vocabSize, padId, eosId, unkId",
-  );
-  checkGolden(tokenizer);
+  checkTokenizer(tokenizer, 2100);
   // Parsed JSON is accepted as well as text.
   const fromObject = T5Tokenizer.fromTokenizerJson(JSON.parse(tokenizerJsonText()));
   assertEqual(fromObject.encode("a cat").ids, tokenizer.encode("a cat").ids, "object vs text");

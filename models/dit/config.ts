@@ -2,17 +2,9 @@
 
 import { CheckpointError } from "../../src/errors.ts";
 import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
+import type { PatchTransformerConfig } from "../../src/nn/patch_transformer.ts";
 
-export interface DiTConfig {
-  /** Latent (or pixel) height and width the model was trained at. */
-  sampleSize: number;
-  patchSize: number;
-  inChannels: number;
-  /** 2·inChannels with learned sigma. */
-  outChannels: number;
-  numLayers: number;
-  numHeads: number;
-  headDim: number;
+export interface DiTConfig extends PatchTransformerConfig {
   /** Number of classes; the null (unconditional) class has this index. */
   numClasses: number;
   /** Epsilon of the MLP LayerNorm (norm2); the others use 1e-6. */

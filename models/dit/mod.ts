@@ -19,3 +19,8 @@ export {
   type StepProgress,
 } from "./pipeline.ts";
 export { ditCostShape, ditPlanFit } from "./cost.ts";
+export {
+  DIT_SCHEDULER_CONFIG,
+  parseSchedulerConfig,
+  type SchedulerConfig,
+} from "../../src/sampling/scheduler_config.ts";

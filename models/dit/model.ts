@@ -5,27 +5,25 @@
 
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
-import type { Gpu } from "../../src/gpu/context.ts";
-import type { TensorSource } from "../../src/io/safetensors.ts";
 import { add } from "../../src/ops/elementwise.ts";
-import { embeddingLookup, posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
+import { embeddingLookup, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
 import { gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { runStages } from "../../src/sampling/staged_model.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
-import { type DiTConfig, hiddenSize, parseDiTConfig } from "./config.ts";
+import { type DiTConfig, parseDiTConfig } from "./config.ts";
 import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights.ts";
-import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
-import { weightDtype } from "../../src/io/model_folder.ts";
 import {
+  type FamilyFromSource,
   type FamilyFromSources,
   type FamilyLoad,
   familyLoaders,
+  fromLoadedWeights,
   type ModelFamily,
-  TransformerShape,
 } from "../../src/nn/model_family.ts";
+import { PatchTransformer } from "../../src/nn/patch_transformer.ts";
 
 export interface DiTLoadOptions {
   /**
@@ -67,19 +65,8 @@ const DIT_FAMILY: ModelFamily<DiTConfig, DiTLoadOptions, DiTModel> = {
   build: (...args) => DiTModel.fromSource(...args),
 };
 
-export class DiTModel extends TransformerShape {
+export class DiTModel extends PatchTransformer<DiTConfig, DiTWeights> {
   readonly family = "dit" as const;
-  #posEmbed = new Map<string, Tensor>();
-
-  private constructor(
-    readonly gpu: Gpu,
-    readonly config: DiTConfig,
-    readonly weights: DiTWeights,
-    /** Where the weights came from (for reports and plan files). */
-    readonly source: string,
-  ) {
-    super(config.inChannels, config.outChannels, config.numLayers, hiddenSize(config));
-  }
 
   /**
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
@@ -92,40 +79,12 @@ export class DiTModel extends TransformerShape {
     familyLoaders(DIT_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
-  static async fromSource(
-    gpu: Gpu,
-    config: DiTConfig,
-    source: TensorSource,
-    options: DiTLoadOptions = {},
-    name = source.path,
-  ): Promise<DiTModel> {
-    const dtype = weightDtype(options.dtype);
-    const weights = await loadDiTWeights(
-      gpu,
-      source,
-      config,
-      dtype,
-      options.freePackedWeights ?? false,
-    );
-    return new DiTModel(gpu, config, weights, name);
-  }
-
-  /** Tokens for an input of `height` × `width` pixels/latents. */
-  tokens(height = this.config.sampleSize, width = height): number {
-    return (height / this.config.patchSize) * (width / this.config.patchSize);
-  }
+  static readonly fromSource: FamilyFromSource<DiTConfig, DiTLoadOptions, DiTModel> =
+    fromLoadedWeights(loadDiTWeights, (...args) => new DiTModel(...args));
 
   /** The 2D sincos position embedding for a token grid (DiT: base size = the grid itself). */
   #positionEmbedding(gridH: number, gridW: number): Tensor {
-    const key = `${gridH}x${gridW}`;
-    let table = this.#posEmbed.get(key);
-    if (!table) {
-      const base = this.config.sampleSize / this.config.patchSize;
-      const values = posEmbed2dCpu(this.width, gridH, gridW, base, 1);
-      table = Tensor.fromArray(this.gpu, values, [gridH * gridW, this.width], "f32", "pos_embed");
-      this.#posEmbed.set(key, table);
-    }
-    return table;
+    return this.positionTable(gridH, gridW, this.config.sampleSize / this.config.patchSize, 1);
   }
 
   /** Checks a model input before any GPU work. */
@@ -255,12 +214,5 @@ export class DiTModel extends TransformerShape {
     mlpOut.release();
     mod.release();
     return h2;
-  }
-
-  /** Frees the weights and cached position embeddings. */
-  release(): void {
-    releaseWeights(this.weights);
-    for (const t of this.#posEmbed.values()) t.release();
-    this.#posEmbed.clear();
   }
 }

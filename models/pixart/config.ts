@@ -9,17 +9,10 @@ import {
   optionalString,
 } from "../../src/io/config.ts";
 import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
+import type { PatchTransformerConfig } from "../../src/nn/patch_transformer.ts";
 
-export interface PixArtConfig {
-  /** Latent height and width the model was trained at (128 for the 1024 px models). */
-  sampleSize: number;
-  patchSize: number;
-  inChannels: number;
-  /** 2·inChannels with learned sigma. */
-  outChannels: number;
-  numLayers: number;
-  numHeads: number;
-  headDim: number;
+/** The trained latent side (`sampleSize`) is 128 for the 1024 px models. */
+export interface PixArtConfig extends PatchTransformerConfig {
   /** Width of the text-encoder embeddings (4096 for T5-XXL). */
   captionChannels: number;
   /** Epsilon of the blocks' LayerNorms (the final one always uses 1e-6). */

@@ -42,7 +42,10 @@ export function pixartCostShape(
  * one token grid, so the config hash covers the latent height and width (16×12 and 12×16 have
  * the same token count but different windows of neighbours).
  */
-export function pixartPlanFit(model: PixArtModel, grid: LatentGrid): PlanFit {
+export function pixartPlanFit(
+  model: Pick<PixArtModel, "family" | "config" | "layers" | "tokens">,
+  grid: LatentGrid,
+): PlanFit {
   const tokens = model.tokens(grid.latentHeight, grid.latentWidth);
   return {
     family: model.family,

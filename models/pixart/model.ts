@@ -7,29 +7,27 @@
 
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
-import type { Gpu } from "../../src/gpu/context.ts";
-import type { TensorSource } from "../../src/io/safetensors.ts";
 import { crossAttention } from "../../src/ops/attention.ts";
 import { concatLastAxis } from "../../src/ops/concat.ts";
 import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
-import { posEmbed2dCpu, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
+import { timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { runStages } from "../../src/sampling/staged_model.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
-import { releaseWeights } from "../../src/nn/weight_loading.ts";
 import { feedForward } from "../../src/nn/feed_forward.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
-import { weightDtype } from "../../src/io/model_folder.ts";
 import {
+  type FamilyFromSource,
   type FamilyFromSources,
   type FamilyLoad,
   familyLoaders,
+  fromLoadedWeights,
   type ModelFamily,
-  TransformerShape,
 } from "../../src/nn/model_family.ts";
-import { parsePixArtConfig, pixartBaseSize, type PixArtConfig, pixartWidth } from "./config.ts";
+import { PatchTransformer } from "../../src/nn/patch_transformer.ts";
+import { parsePixArtConfig, pixartBaseSize, type PixArtConfig } from "./config.ts";
 import {
   type EmbedderWeights,
   loadPixArtWeights,
@@ -77,19 +75,8 @@ const PIXART_FAMILY: ModelFamily<PixArtConfig, PixArtLoadOptions, PixArtModel> =
   build: (...args) => PixArtModel.fromSource(...args),
 };
 
-export class PixArtModel extends TransformerShape {
+export class PixArtModel extends PatchTransformer<PixArtConfig, PixArtWeights> {
   readonly family = "pixart" as const;
-  #posEmbed = new Map<string, Tensor>();
-
-  private constructor(
-    readonly gpu: Gpu,
-    readonly config: PixArtConfig,
-    readonly weights: PixArtWeights,
-    /** Where the weights came from (for reports and plan files). */
-    readonly source: string,
-  ) {
-    super(config.inChannels, config.outChannels, config.numLayers, pixartWidth(config));
-  }
 
   /**
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
@@ -103,40 +90,13 @@ export class PixArtModel extends TransformerShape {
     familyLoaders(PIXART_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
-  static async fromSource(
-    gpu: Gpu,
-    config: PixArtConfig,
-    source: TensorSource,
-    options: PixArtLoadOptions = {},
-    name = source.path,
-  ): Promise<PixArtModel> {
-    const dtype = weightDtype(options.dtype);
-    const weights = await loadPixArtWeights(gpu, source, config, dtype);
-    return new PixArtModel(gpu, config, weights, name);
-  }
-
-  /** Tokens for a latent of `height` × `width` (default: the trained sample size). */
-  tokens(height = this.config.sampleSize, width = height): number {
-    return (height / this.config.patchSize) * (width / this.config.patchSize);
-  }
+  static readonly fromSource: FamilyFromSource<PixArtConfig, PixArtLoadOptions, PixArtModel> =
+    fromLoadedWeights(loadPixArtWeights, (...args) => new PixArtModel(...args));
 
   /** The 2D sincos table for a token grid, relative to the trained grid (base_size). */
   #positionEmbedding(gridH: number, gridW: number): Tensor {
-    const key = `${gridH}x${gridW}`;
-    let table = this.#posEmbed.get(key);
-    if (!table) {
-      const { interpolationScale } = this.config;
-      const values = posEmbed2dCpu(
-        this.width,
-        gridH,
-        gridW,
-        pixartBaseSize(this.config),
-        interpolationScale,
-      );
-      table = Tensor.fromArray(this.gpu, values, [gridH * gridW, this.width], "f32", "pos_embed");
-      this.#posEmbed.set(key, table);
-    }
-    return table;
+    const { interpolationScale } = this.config;
+    return this.positionTable(gridH, gridW, pixartBaseSize(this.config), interpolationScale);
   }
 
   /** Checks a model input before any GPU work. */
@@ -331,12 +291,5 @@ export class PixArtModel extends TransformerShape {
     const out = applyLinear(hidden, weights.linear2);
     hidden.release();
     return out;
-  }
-
-  /** Frees the weights and cached position embeddings. */
-  release(): void {
-    releaseWeights(this.weights);
-    for (const t of this.#posEmbed.values()) t.release();
-    this.#posEmbed.clear();
   }
 }

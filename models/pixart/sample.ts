@@ -49,7 +49,7 @@ export interface LatentGrid {
 
 /** Resolves and checks an image size: the latent must be a whole number of patches. */
 export function pixartLatentGrid(
-  model: PixArtModel,
+  model: Pick<PixArtModel, "config">,
   resolution: PixArtResolution = {},
 ): LatentGrid {
   const vaeScaleFactor = resolution.vaeScaleFactor ?? PIXART_VAE_SCALE;

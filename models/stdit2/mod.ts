@@ -1,6 +1,7 @@
 /**
  * Open-Sora STDiT2 (v1.1, text-to-video; see docs/STDIT.md): config, weights, model, sampling
- * from caption embeddings, pipeline (transformer + per-frame VAE decode) and the cost of a step.
+ * from caption embeddings, the text stage (T5 captions), pipeline (transformer + per-frame VAE
+ * decode) and the cost of a step.
  * @module
  */
 
@@ -17,3 +18,10 @@ export {
   type STDiT2PipelineLoadOptions,
 } from "./pipeline.ts";
 export { stdit2CostShape, stdit2PlanFit } from "./cost.ts";
+export {
+  encodeSTDiT2Text,
+  type STDiT2PromptEmbeddings,
+  type STDiT2TextFolders,
+  type STDiT2TextOptions,
+} from "./text.ts";
+export { type PromptEmbedding, readPromptEmbedding } from "../../src/io/prompt_embeddings.ts";

@@ -9,7 +9,6 @@ import { runStages, type StagedPass } from "../../src/sampling/staged_model.ts";
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import type { TensorSource } from "../../src/io/safetensors.ts";
 import { crossAttention, fullAttention } from "../../src/ops/attention.ts";
 import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
 import { timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
@@ -25,11 +24,12 @@ import { mapRowChunks, rowsPerBinding } from "../../src/nn/row_chunks.ts";
 import type { VideoConditioning } from "./conditioning.ts";
 import { parseSTDiT2Config, type STDiT2Config } from "./config.ts";
 import { positionScale, stdit2PositionEmbedding } from "./position.ts";
-import { weightDtype } from "../../src/io/model_folder.ts";
 import {
+  type FamilyFromSource,
   type FamilyFromSources,
   type FamilyLoad,
   familyLoaders,
+  fromLoadedWeights,
   type ModelFamily,
   TransformerShape,
 } from "../../src/nn/model_family.ts";
@@ -131,23 +131,8 @@ export class STDiT2Model extends TransformerShape {
     familyLoaders(STDIT2_FAMILY).fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
-  static async fromSource(
-    gpu: Gpu,
-    config: STDiT2Config,
-    source: TensorSource,
-    options: STDiT2LoadOptions = {},
-    name = source.path,
-  ): Promise<STDiT2Model> {
-    const dtype = weightDtype(options.dtype);
-    const weights = await loadSTDiT2Weights(
-      gpu,
-      source,
-      config,
-      dtype,
-      options.freePackedWeights ?? false,
-    );
-    return new STDiT2Model(gpu, config, weights, name);
-  }
+  static readonly fromSource: FamilyFromSource<STDiT2Config, STDiT2LoadOptions, STDiT2Model> =
+    fromLoadedWeights(loadSTDiT2Weights, (...args) => new STDiT2Model(...args));
 
   get heads(): number {
     return this.config.numHeads;

@@ -17,12 +17,18 @@ import type { ModelSource } from "../../src/io/model_folder.ts";
 import type { PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import type { SamplerName } from "../../src/sampling/scheduler.ts";
-import { checkVaeFits, composeWithVae, decodeEach } from "../vae/decode.ts";
+import { checkVaeFits, composeFromSources, composeWithVae, decodeEach } from "../vae/decode.ts";
 import { VaeDecoder } from "../vae/model.ts";
 import { upscaleFactor } from "../vae/config.ts";
 import { stdit2PlanFit } from "./cost.ts";
 import { STDiT2Model } from "./model.ts";
 import { latentVideo, sampleSTDiT2, type VideoSize } from "./sample.ts";
+import {
+  encodeSTDiT2Text,
+  type STDiT2PromptEmbeddings,
+  type STDiT2TextFolders,
+  type STDiT2TextOptions,
+} from "./text.ts";
 
 export interface STDiT2PipelineLoadOptions {
   /** Storage of the transformer's large linear weights and the VAE's conv weights. */
@@ -95,6 +101,20 @@ export class STDiT2Pipeline {
     }, options);
   }
 
+  /**
+   * The text stage alone, run before the transformer is loaded: T5 from `source` (a folder with
+   * `transformer/`, `text_encoder/` and `tokenizer/`, or those folders) encodes the captions to
+   * the model's model_max_length tokens and is released again.
+   */
+  static encodePrompts(
+    gpu: Gpu,
+    source: Folder | STDiT2TextFolders,
+    prompts: readonly string[],
+    options: STDiT2TextOptions = {},
+  ): Promise<STDiT2PromptEmbeddings> {
+    return encodeSTDiT2Text(gpu, source, prompts, options);
+  }
+
   /** Loads a transformer folder and a VAE folder. */
   static async fromFolders(
     gpu: Gpu,
@@ -110,19 +130,17 @@ export class STDiT2Pipeline {
   }
 
   /** Builds the pipeline from config values and tensor sources (fetched bytes, memory). */
-  static async fromSources(
+  static fromSources(
     gpu: Gpu,
     sources: { transformer: ModelSource; vae: ModelSource },
     options: STDiT2PipelineLoadOptions = {},
   ): Promise<STDiT2Pipeline> {
-    const { transformer, vae: vaeSource } = sources;
-    const vae = await VaeDecoder.fromSources(gpu, vaeSource.config, vaeSource.source, {
-      dtype: options.dtype,
-    });
-    return composeWithVae(
-      vae,
-      () => STDiT2Model.fromSources(gpu, transformer.config, transformer.source, options),
-      (transformer) => STDiT2Pipeline.fromModels({ transformer, vae }),
+    return composeFromSources(
+      gpu,
+      sources,
+      options,
+      STDiT2Model.fromSources,
+      (parts) => STDiT2Pipeline.fromModels(parts),
     );
   }
 

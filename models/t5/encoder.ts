@@ -14,6 +14,8 @@
 
 import { OptionError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
+import type { Folder } from "../../src/io/folder.ts";
+import { loadFromFolder } from "../../src/io/model_folder.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { biasedAttention } from "../../src/ops/attention.ts";
 import { add, geluTanhMul } from "../../src/ops/elementwise.ts";
@@ -100,6 +102,23 @@ export class T5Encoder {
       embeddingRowsPerChunk: options.embeddingRowsPerChunk,
     });
     return new T5Encoder(gpu, config, weights, source.path);
+  }
+
+  /**
+   * Loads a transformers `T5EncoderModel` folder: `config.json` and the weights (one
+   * safetensors file or shards with a `*.safetensors.index.json`; F32, F16 or BF16 on disk).
+   */
+  static load(gpu: Gpu, folder: Folder, options: T5EncoderLoadOptions = {}): Promise<T5Encoder> {
+    return loadFromFolder(
+      folder,
+      "T5 encoder",
+      (raw) => raw,
+      (raw, source) =>
+        T5Encoder.fromSource(gpu, raw, source, {
+          ...options,
+          configName: options.configName ?? folder.pathOf("config.json"),
+        }),
+    );
   }
 
   #checkAlive(): void {

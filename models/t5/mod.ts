@@ -1,4 +1,8 @@
-/** The T5 v1.1 encoder family (transformers `T5EncoderModel`): its public parts. */
+/**
+ * The T5 v1.1 text encoder (transformers `T5EncoderModel`) and its SentencePiece tokenizer:
+ * text → caption embeddings for the diffusion families.
+ * @module
+ */
 
 export { parseT5Config, type T5Config, t5InnerDim } from "./config.ts";
 export {
@@ -24,3 +28,18 @@ export {
   type T5WeightDtype,
   type T5Weights,
 } from "./weights.ts";
+export { type EncodedText, type PaddedBatch, T5Tokenizer } from "../../src/text/t5_tokenizer.ts";
+export { loadT5Tokenizer, type T5TokenizerFiles } from "./tokenizer_folder.ts";
+export {
+  checkEncoderWidth,
+  checkTokenizerFitsEncoder,
+  type EncodedTexts,
+  encodeTextsOnce,
+  type T5EncodeTextsOptions,
+  T5TextEncoder,
+  type T5TextEncoderLoadOptions,
+  type T5TextFolders,
+  type TextTruncation,
+  truncationNotice,
+} from "./text_encoder.ts";
+export { promptEmbeddingTensors } from "../../src/io/prompt_embeddings.ts";

@@ -245,6 +245,11 @@ export async function loadT5Weights(
         for (const matrix of t5BlockMatrices(block)) keepWeightInTexture(matrix);
       }
       blocks.push(block);
+      // Submit the block's uploads and packs and wait for them, so the upload staging copies
+      // and the buffers given up for textures are freed now: left until the end of loading,
+      // they would add up to twice T5-XXL's 9.5 GB of f16 weights.
+      gpu.flush();
+      await gpu.device.queue.onSubmittedWorkDone();
     }
     const finalNorm = keep(
       await loadMatrix(gpu, source, "encoder.final_layer_norm.weight", "f32"),

@@ -1,8 +1,11 @@
 /** Decoding a batch of latents with the VAE, one latent at a time, for the pipelines. */
 
 import { OptionError } from "../../src/errors.ts";
+import type { Gpu } from "../../src/gpu/context.ts";
+import type { ModelSource } from "../../src/io/model_folder.ts";
+import type { TensorSource } from "../../src/io/safetensors.ts";
 import { Tensor } from "../../src/tensor.ts";
-import type { VaeDecoder } from "./model.ts";
+import { VaeDecoder } from "./model.ts";
 
 /** Checks that the VAE decodes latents of `channels` channels. */
 export function checkVaeFits(channels: number, vae: VaeDecoder, what: string): void {
@@ -55,4 +58,35 @@ export async function composeWithVae<Model extends { release(): void }, Pipeline
     vae.release();
     throw e;
   }
+}
+
+/**
+ * A pipeline from config values and tensor sources (fetched bytes, memory): the VAE (in the
+ * options' dtype) and then the transformer, as `composeWithVae` loads them.
+ */
+export async function composeFromSources<
+  Options extends { dtype?: "f32" | "f16" },
+  Model extends { release(): void },
+  Pipeline,
+>(
+  gpu: Gpu,
+  sources: { transformer: ModelSource; vae: ModelSource },
+  options: Options,
+  transformerFromSources: (
+    gpu: Gpu,
+    configJson: unknown,
+    source: TensorSource,
+    options: Options,
+  ) => Promise<Model>,
+  compose: (parts: { transformer: Model; vae: VaeDecoder }) => Pipeline,
+): Promise<Pipeline> {
+  const { transformer, vae: vaeSource } = sources;
+  const vae = await VaeDecoder.fromSources(gpu, vaeSource.config, vaeSource.source, {
+    dtype: options.dtype,
+  });
+  return composeWithVae(
+    vae,
+    () => transformerFromSources(gpu, transformer.config, transformer.source, options),
+    (transformer) => compose({ transformer, vae }),
+  );
 }

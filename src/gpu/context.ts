@@ -6,6 +6,13 @@
 import { DeviceError } from "../errors.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { acquireDevice } from "./device.ts";
+import {
+  adapterKey,
+  checkForcedVariants,
+  type KernelChoices,
+  KernelChooser,
+  type KernelFamily,
+} from "./kernel_choice.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
 import { type KernelTime, replayTimes } from "./profiler.ts";
 import { CommandRecorder } from "./recorder.ts";
@@ -45,11 +52,27 @@ export interface GpuOptions {
   /** Adapter request options, e.g. `{ featureLevel: "compatibility" }` or a power preference. */
   adapterOptions?: GPURequestAdapterOptions;
   /**
-   * Force the kernel family: true for the kernels shaped for CPU adapters (lavapipe, llvmpipe,
+   * The fixed default kernels: true for the kernels shaped for CPU adapters (lavapipe, llvmpipe,
    * SwiftShader), false for the GPU-shaped ones. Default: recognised from the adapter's
-   * description, vendor and architecture (browsers may report them empty).
+   * description, vendor and architecture (browsers may report them empty). With kernel trials
+   * on (the default) this is only the first guess: measurement picks the variant.
    */
   cpuKernels?: boolean;
+  /**
+   * Time each kernel variant on the first call of a shape class and keep the fastest (default
+   * true; see src/gpu/kernel_choice.ts). The trials run at the next `sync()`. false: always the
+   * fixed defaults (`cpuKernels`).
+   */
+  kernelTrials?: boolean;
+  /**
+   * Use this variant of a kernel family wherever it can run the call (linear: "tiled", "direct",
+   * "gemm"; attention: "direct", "flash").
+   */
+  forceVariants?: Partial<Record<KernelFamily, string>>;
+  /** Measured choices to start from (e.g. loaded from a file); trials add to this store. */
+  kernelChoices?: KernelChoices;
+  /** Called after trials added choices (the Deno entry saves them to a file with it). */
+  onKernelChoicesChanged?: (choices: KernelChoices) => void | Promise<void>;
   /**
    * Caps maxStorageBufferBindingSize below the adapter's (tests drive the splitting and the
    * binding-limit errors with a small cap).
@@ -88,8 +111,12 @@ export class Gpu {
   #debugChecks: Promise<void>[] = [];
   #lost: string | null = null;
 
-  /** Kernels shaped for CPU adapters (see GpuOptions.cpuKernels). */
+  /** Kernels shaped for CPU adapters are the fixed defaults (see GpuOptions.cpuKernels). */
   readonly cpuKernels: boolean;
+  /** Measured kernel choice (see GpuOptions.kernelTrials). */
+  readonly kernels: KernelChooser;
+  /** The device has the `subgroups` feature (kernels with a subgroup path use it). */
+  readonly hasSubgroups: boolean;
 
   private constructor(
     readonly device: GPUDevice,
@@ -101,6 +128,7 @@ export class Gpu {
     options: GpuOptions,
   ) {
     this.debug = options.debug ?? false;
+    this.hasSubgroups = device.features.has("subgroups");
     const maxStorageBindingBytes = options.maxStorageBindingBytes;
     const { description, vendor, architecture } = adapterInfo;
     this.cpuKernels = options.cpuKernels ??
@@ -111,6 +139,28 @@ export class Gpu {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.pipelines = new PipelineCache(device);
     this.recorder = new CommandRecorder(device);
+    const recorder = this.recorder;
+    this.kernels = new KernelChooser({
+      adapterKey: adapterKey(adapterInfo, device.limits, device.features),
+      flush: () => recorder.submit(),
+      workDone: () => device.queue.onSubmittedWorkDone(),
+      checkErrors: () => this.checkErrors(),
+      failureOf: (body) => this.#failureOf(body),
+      withoutCapture: async (body) => {
+        const capture = recorder.capture;
+        recorder.capture = null;
+        try {
+          return await body();
+        } finally {
+          recorder.capture = capture;
+        }
+      },
+    }, {
+      trials: options.kernelTrials,
+      force: options.forceVariants,
+      choices: options.kernelChoices,
+      onChoicesChanged: options.onKernelChoicesChanged,
+    });
     device.addEventListener("uncapturederror", (event) => {
       this.#deviceErrors.push((event as GPUUncapturedErrorEvent).error.message);
     });
@@ -120,6 +170,7 @@ export class Gpu {
   }
 
   static async create(options: GpuOptions = {}): Promise<Gpu> {
+    checkForcedVariants(options.forceVariants ?? {});
     const acquired = await acquireDevice(options);
     const { description, vendor, architecture } = acquired;
     return new Gpu(
@@ -191,6 +242,29 @@ export class Gpu {
     }
   }
 
+  /** What `body` throws or makes the device report (kernel trials), or null. */
+  async #failureOf(body: () => Promise<void>): Promise<string | null> {
+    const scopes: GPUErrorFilter[] = ["out-of-memory", "internal", "validation"];
+    for (const scope of scopes) this.device.pushErrorScope(scope);
+    let failure: string | null = null;
+    try {
+      await body();
+    } catch (e) {
+      failure = e instanceof Error ? e.message : String(e);
+    }
+    this.flush();
+    for (const _ of scopes) {
+      const error = await this.device.popErrorScope();
+      if (error && failure === null) failure = error.message;
+    }
+    try {
+      await this.pipelines.check();
+    } catch (e) {
+      if (failure === null) failure = e instanceof Error ? e.message : String(e);
+    }
+    return failure;
+  }
+
   /** Starts remembering every dispatch, for per-kernel timing with `stopCapture`. */
   startCapture(): void {
     this.recorder.capture = [];
@@ -220,11 +294,15 @@ export class Gpu {
     this.recorder.submit();
   }
 
-  /** Submits and waits for the GPU, then throws any device error seen so far. */
+  /**
+   * Submits and waits for the GPU, then throws any device error seen so far. Runs the kernel
+   * trials queued since the last sync (see GpuOptions.kernelTrials).
+   */
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
+    await this.kernels.runPending();
   }
 
   /** Throws a DeviceError for compilation, validation or device-loss errors seen so far. */

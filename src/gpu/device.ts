@@ -101,6 +101,9 @@ export async function acquireDevice(options: DeviceRequest = {}): Promise<Acquir
   const hasShaderF16 = adapter.features.has("shader-f16");
   const requiredFeatures: GPUFeatureName[] = [];
   if (hasShaderF16 && options.wantF16 !== false) requiredFeatures.push("shader-f16");
+  // Kernels with a subgroup path use it when the device has the feature (see shaders/).
+  const subgroups = "subgroups" as GPUFeatureName;
+  if (adapter.features.has(subgroups)) requiredFeatures.push(subgroups);
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return {
     adapter,

@@ -43,106 +43,69 @@ function present(config: JsonConfig, key: string): boolean {
   return Object.hasOwn(config, key) && config[key] !== null;
 }
 
-function asNumber(config: JsonConfig, key: string, file: string): number {
+/** One kind of config value: what errors call it, and the check that a value is one. */
+interface ValueKind<T> {
+  expected: string;
+  accepts: (value: unknown) => value is T;
+  /** A copy where the value is mutable (arrays), so callers never alias the parsed JSON. */
+  copy?: (value: T) => T;
+}
+
+const NUMBER: ValueKind<number> = {
+  expected: "a number",
+  accepts: (v): v is number => typeof v === "number" && Number.isFinite(v),
+};
+const INTEGER: ValueKind<number> = {
+  expected: "an integer",
+  accepts: (v): v is number => typeof v === "number" && Number.isSafeInteger(v),
+};
+const STRING: ValueKind<string> = {
+  expected: "a string",
+  accepts: (v): v is string => typeof v === "string",
+};
+const BOOLEAN: ValueKind<boolean> = {
+  expected: "true or false",
+  accepts: (v): v is boolean => typeof v === "boolean",
+};
+const NUMBER_ARRAY: ValueKind<number[]> = {
+  expected: "a list of numbers",
+  accepts: (v): v is number[] =>
+    Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x)),
+  copy: (v) => [...v],
+};
+
+/** A getter of `config[key]` as a value of `kind`. */
+type Getter<T> = (config: JsonConfig, key: string, file: string) => T;
+
+function read<T>(kind: ValueKind<T>, config: JsonConfig, key: string, file: string): T {
   const value = config[key];
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw wrongType(file, key, "a number", value);
-  }
-  return value;
+  if (!kind.accepts(value)) throw wrongType(file, key, kind.expected, value);
+  return kind.copy ? kind.copy(value) : value;
 }
 
-function asInteger(config: JsonConfig, key: string, file: string): number {
-  const value = config[key];
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) {
-    throw wrongType(file, key, "an integer", value);
-  }
-  return value;
+/** The getter that refuses a missing (or null) key. */
+function required<T>(kind: ValueKind<T>): Getter<T> {
+  return (config, key, file) => {
+    if (!present(config, key)) throw missing(file, key, kind.expected);
+    return read(kind, config, key, file);
+  };
 }
 
-function asString(config: JsonConfig, key: string, file: string): string {
-  const value = config[key];
-  if (typeof value !== "string") throw wrongType(file, key, "a string", value);
-  return value;
+/** The getter that gives `undefined` for a missing (or null) key. */
+function optional<T>(kind: ValueKind<T>): Getter<T | undefined> {
+  return (config, key, file) => present(config, key) ? read(kind, config, key, file) : undefined;
 }
 
-function asBoolean(config: JsonConfig, key: string, file: string): boolean {
-  const value = config[key];
-  if (typeof value !== "boolean") throw wrongType(file, key, "true or false", value);
-  return value;
-}
-
-function asNumberArray(config: JsonConfig, key: string, file: string): number[] {
-  const value = config[key];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "number" && Number.isFinite(v))) {
-    throw wrongType(file, key, "a list of numbers", value);
-  }
-  return [...value];
-}
-
-export function requireNumber(config: JsonConfig, key: string, file: string): number {
-  if (!present(config, key)) throw missing(file, key, "a number");
-  return asNumber(config, key, file);
-}
-
-export function optionalNumber(
-  config: JsonConfig,
-  key: string,
-  file: string,
-): number | undefined {
-  return present(config, key) ? asNumber(config, key, file) : undefined;
-}
-
-export function requireInteger(config: JsonConfig, key: string, file: string): number {
-  if (!present(config, key)) throw missing(file, key, "an integer");
-  return asInteger(config, key, file);
-}
-
-export function optionalInteger(
-  config: JsonConfig,
-  key: string,
-  file: string,
-): number | undefined {
-  return present(config, key) ? asInteger(config, key, file) : undefined;
-}
-
-export function requireString(config: JsonConfig, key: string, file: string): string {
-  if (!present(config, key)) throw missing(file, key, "a string");
-  return asString(config, key, file);
-}
-
-export function optionalString(
-  config: JsonConfig,
-  key: string,
-  file: string,
-): string | undefined {
-  return present(config, key) ? asString(config, key, file) : undefined;
-}
-
-export function requireBoolean(config: JsonConfig, key: string, file: string): boolean {
-  if (!present(config, key)) throw missing(file, key, "true or false");
-  return asBoolean(config, key, file);
-}
-
-export function optionalBoolean(
-  config: JsonConfig,
-  key: string,
-  file: string,
-): boolean | undefined {
-  return present(config, key) ? asBoolean(config, key, file) : undefined;
-}
-
-export function requireNumberArray(config: JsonConfig, key: string, file: string): number[] {
-  if (!present(config, key)) throw missing(file, key, "a list of numbers");
-  return asNumberArray(config, key, file);
-}
-
-export function optionalNumberArray(
-  config: JsonConfig,
-  key: string,
-  file: string,
-): number[] | undefined {
-  return present(config, key) ? asNumberArray(config, key, file) : undefined;
-}
+export const requireNumber: Getter<number> = required(NUMBER);
+export const optionalNumber: Getter<number | undefined> = optional(NUMBER);
+export const requireInteger: Getter<number> = required(INTEGER);
+export const optionalInteger: Getter<number | undefined> = optional(INTEGER);
+export const requireString: Getter<string> = required(STRING);
+export const optionalString: Getter<string | undefined> = optional(STRING);
+export const requireBoolean: Getter<boolean> = required(BOOLEAN);
+export const optionalBoolean: Getter<boolean | undefined> = optional(BOOLEAN);
+export const requireNumberArray: Getter<number[]> = required(NUMBER_ARRAY);
+export const optionalNumberArray: Getter<number[] | undefined> = optional(NUMBER_ARRAY);
 
 /** A config value and the range it must lie in (checked at parse time, before any allocation). */
 export interface FieldRange {

@@ -6,6 +6,7 @@
 
 import { CheckpointError, OptionError } from "../errors.ts";
 import type { TensorSource } from "./safetensors.ts";
+import type { TensorToWrite } from "./safetensors_writer.ts";
 
 export const EMBEDS_TENSOR = "prompt_embeds";
 export const MASK_TENSOR = "prompt_attention_mask";
@@ -116,6 +117,27 @@ export function checkPromptEmbedding(
       `${source}: "${MASK_TENSOR}"[${bad}] is ${prompt.mask[bad]}; mask entries must be 0 or 1`,
     );
   }
+}
+
+/**
+ * The tensors of a prompt file for `prompt`, as `readPromptEmbedding` reads them back:
+ * `prompt_embeds` F32 [1, L, C] and `prompt_attention_mask` I64 [1, L] (the layout of a T5
+ * export made with transformers).
+ */
+export function promptEmbeddingTensors(prompt: PromptEmbedding): Record<string, TensorToWrite> {
+  checkPromptEmbedding(prompt);
+  return {
+    [EMBEDS_TENSOR]: {
+      dtype: "F32",
+      shape: [1, prompt.length, prompt.channels],
+      data: prompt.embeds,
+    },
+    [MASK_TENSOR]: {
+      dtype: "I64",
+      shape: [1, prompt.length],
+      data: BigInt64Array.from(prompt.mask, (m) => BigInt(m)),
+    },
+  };
 }
 
 /** A caption batch: prompts padded with masked zero tokens to the longest length. */

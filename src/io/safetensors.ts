@@ -6,6 +6,7 @@
 
 import { CheckpointError } from "../errors.ts";
 import { bf16BitsToFloat32 } from "./float_bits.ts";
+import { TensorTable } from "./tensor_table.ts";
 import { type ByteReader, ChunkedBytes } from "./bytes.ts";
 import {
   type HeaderEntry,
@@ -38,16 +39,17 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error("ditfastattn needs a little-endian host to read safetensors files");
 }
 
-export class SafetensorsFile implements TensorSource {
+export class SafetensorsFile extends TensorTable<HeaderEntry> implements TensorSource {
   #reader: ByteReader | null;
 
   private constructor(
     reader: ByteReader,
     readonly fileSize: number,
-    private readonly tensors: Map<string, HeaderEntry>,
+    tensors: Map<string, HeaderEntry>,
     /** The string→string `__metadata__` table ({} when absent). */
     readonly metadata: Readonly<Record<string, string>>,
   ) {
+    super(tensors);
     this.#reader = reader;
   }
 
@@ -80,28 +82,14 @@ export class SafetensorsFile implements TensorSource {
     return SafetensorsFile.fromReader(new ChunkedBytes(location, [view]));
   }
 
-  names(): string[] {
-    return [...this.tensors.keys()].sort();
-  }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  #entry(name: string): HeaderEntry {
-    const entry = this.tensors.get(name);
-    if (!entry) throw new CheckpointError(`${this.path}: no tensor named "${name}"`);
-    return entry;
-  }
-
   info(name: string): TensorInfo {
-    const { dtype, shape, byteLength } = this.#entry(name);
+    const { dtype, shape, byteLength } = this.entry(name);
     return { dtype, shape: [...shape], byteLength };
   }
 
   /** The tensor's stored bytes, in a fresh buffer starting at offset 0 (so views align). */
   readRaw(name: string): Promise<Uint8Array> {
-    const entry = this.#entry(name);
+    const entry = this.entry(name);
     const reader = this.#reader;
     if (!reader) {
       return Promise.reject(
@@ -119,7 +107,7 @@ export class SafetensorsFile implements TensorSource {
 
   /** F32, F16, BF16 or F64 as float32 (F64 rounds; the others are exact). */
   async readFloat32(name: string): Promise<Float32Array> {
-    const { dtype } = this.#entry(name);
+    const { dtype } = this.entry(name);
     if (!["F32", "F16", "BF16", "F64"].includes(dtype)) {
       throw this.#unsupported(name, dtype, "float32");
     }
@@ -138,7 +126,7 @@ export class SafetensorsFile implements TensorSource {
 
   /** F16 as stored; F32, BF16 and F64 rounded to nearest even. */
   async readFloat16(name: string): Promise<Float16Array> {
-    const { dtype } = this.#entry(name);
+    const { dtype } = this.entry(name);
     if (!["F32", "F16", "BF16", "F64"].includes(dtype)) {
       throw this.#unsupported(name, dtype, "float16");
     }
@@ -152,7 +140,7 @@ export class SafetensorsFile implements TensorSource {
 
   /** I32 as stored; I64 narrowed, with an error for values outside the int32 range. */
   async readInt(name: string): Promise<Int32Array> {
-    const { dtype } = this.#entry(name);
+    const { dtype } = this.entry(name);
     if (dtype !== "I32" && dtype !== "I64") throw this.#unsupported(name, dtype, "int32");
     const raw = (await this.readRaw(name)).buffer;
     if (dtype === "I32") return new Int32Array(raw);

@@ -6,6 +6,7 @@
 
 import { CheckpointError } from "../errors.ts";
 import { type Folder, readText } from "./folder.ts";
+import { TensorTable } from "./tensor_table.ts";
 import { SafetensorsFile, type TensorInfo, type TensorSource } from "./safetensors.ts";
 
 const INDEX_SUFFIX = ".safetensors.index.json";
@@ -56,13 +57,15 @@ async function readWeightMap(folder: Folder, indexName: string): Promise<Map<str
   return map;
 }
 
-export class ShardedCheckpoint implements TensorSource {
+export class ShardedCheckpoint extends TensorTable<SafetensorsFile> implements TensorSource {
   private constructor(
     readonly path: string,
-    private readonly owner: Map<string, SafetensorsFile>,
+    owner: Map<string, SafetensorsFile>,
     /** Every shard, opened once, in index order. */
     readonly shards: readonly SafetensorsFile[],
-  ) {}
+  ) {
+    super(owner);
+  }
 
   /**
    * Opens `file` in `folder` (a `*.safetensors` file or a `*.safetensors.index.json` index), or
@@ -108,38 +111,24 @@ export class ShardedCheckpoint implements TensorSource {
     }
   }
 
-  names(): string[] {
-    return [...this.owner.keys()].sort();
-  }
-
-  has(name: string): boolean {
-    return this.owner.has(name);
-  }
-
-  #shard(name: string): SafetensorsFile {
-    const shard = this.owner.get(name);
-    if (!shard) throw new CheckpointError(`${this.path}: no tensor named "${name}"`);
-    return shard;
-  }
-
   info(name: string): TensorInfo {
-    return this.#shard(name).info(name);
+    return this.entry(name).info(name);
   }
 
   readFloat32(name: string): Promise<Float32Array> {
-    return this.#shard(name).readFloat32(name);
+    return this.entry(name).readFloat32(name);
   }
 
   readFloat16(name: string): Promise<Float16Array> {
-    return this.#shard(name).readFloat16(name);
+    return this.entry(name).readFloat16(name);
   }
 
   readInt(name: string): Promise<Int32Array> {
-    return this.#shard(name).readInt(name);
+    return this.entry(name).readInt(name);
   }
 
   readRaw(name: string): Promise<Uint8Array> {
-    return this.#shard(name).readRaw(name);
+    return this.entry(name).readRaw(name);
   }
 
   close(): void {

@@ -6,8 +6,9 @@
 import type { Gpu } from "../gpu/context.ts";
 import type { JsonConfig } from "../io/config.ts";
 import type { Folder } from "../io/folder.ts";
-import { asJsonConfig, loadFromFolder } from "../io/model_folder.ts";
+import { asJsonConfig, loadFromFolder, weightDtype } from "../io/model_folder.ts";
 import type { TensorSource } from "../io/safetensors.ts";
+import type { DType } from "../tensor.ts";
 
 /** How one family reads its config and builds a model from checked weights. */
 export interface ModelFamily<Config, Options, Model> {
@@ -74,6 +75,43 @@ export function familyLoaders<Config, Options, Model>(
     load: (gpu, folder, options = {} as Options) => loadModel(family, gpu, folder, options),
     fromSources: (gpu, configJson, source, options = {} as Options) =>
       modelFromSources(family, gpu, configJson, source, options),
+  };
+}
+
+/** A family's `fromSource(gpu, config, source, options?, name?)`. */
+export type FamilyFromSource<Config, Options, Model> = (
+  gpu: Gpu,
+  config: Config,
+  source: TensorSource,
+  options?: Options,
+  name?: string,
+) => Promise<Model>;
+
+/** The load options every transformer family's weights understand. */
+export interface WeightLoadOptions {
+  dtype?: DType;
+  freePackedWeights?: boolean;
+}
+
+/**
+ * A family's `fromSource`: checks the weight dtype, loads the checked weights and constructs
+ * the model (named after the source unless a name is given).
+ */
+export function fromLoadedWeights<Config, Options extends WeightLoadOptions, Weights, Model>(
+  loadWeights: (
+    gpu: Gpu,
+    source: TensorSource,
+    config: Config,
+    dtype: DType,
+    freePackedWeights: boolean,
+  ) => Promise<Weights>,
+  construct: (gpu: Gpu, config: Config, weights: Weights, name: string) => Model,
+): FamilyFromSource<Config, Options, Model> {
+  return async (gpu, config, source, options = {} as Options, name = source.path) => {
+    const dtype = weightDtype(options.dtype);
+    const freePackedWeights = options.freePackedWeights ?? false;
+    const weights = await loadWeights(gpu, source, config, dtype, freePackedWeights);
+    return construct(gpu, config, weights, name);
   };
 }
 

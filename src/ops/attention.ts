@@ -2,6 +2,11 @@
  * Attention launchers over the packed qkv tensor [B, N, 3·H·D] (row n: q, then k at H·D, then v
  * at 2·H·D, as the fused q/k/v projection writes it). Outputs are [B, N, H·D], ready for the
  * out-projection. Scale 1/√D, except for `biasedAttention` (T5: scale 1, additive score bias).
+ *
+ * Two kernel families run every launch: "direct" (shaped for CPU adapters: each invocation
+ * holds many queries in registers and reads k/v rows from the buffers, shaders/attention.ts)
+ * and "flash" (GPU-shaped: k/v tiles staged in workgroup memory, shaders/attention_flash.ts).
+ * Which one a launch uses is measured per adapter and shape class (src/gpu/kernel_choice.ts).
  */
 
 import {
@@ -12,8 +17,15 @@ import {
   attentionWgsl,
   type OperandLayout,
 } from "../../shaders/attention.ts";
+import {
+  defaultFlashTiling,
+  flashAttentionWgsl,
+  flashGroupCount,
+  type FlashTiling,
+} from "../../shaders/attention_flash.ts";
 import { OptionError, ShapeError } from "../errors.ts";
 import type { Gpu } from "../gpu/context.ts";
+import { type KernelTrial, sizeBucket } from "../gpu/kernel_choice.ts";
 import { Tensor } from "../tensor.ts";
 
 export type { AttentionTiling } from "../../shaders/attention.ts";
@@ -148,18 +160,89 @@ interface Launch {
   scale?: number;
 }
 
+/** The attention kernel families (see the module comment). */
+export type AttentionKernel = "direct" | "flash";
+
+/** The flash kernel's work split on `gpu` for head dim `headDim` (null: it cannot run). */
+function flashTiling(gpu: Gpu, headDim: number): FlashTiling | null {
+  return defaultFlashTiling(
+    headDim,
+    gpu.limits.maxComputeWorkgroupStorageSize,
+    gpu.limits.maxComputeInvocationsPerWorkgroup,
+    defaultAttentionTiling(headDim).keyTile,
+  );
+}
+
+/** The family for this launch: measured per shape class (see src/gpu/kernel_choice.ts). */
+function chooseKernel(gpu: Gpu, job: Launch): AttentionKernel {
+  const order: AttentionKernel[] = gpu.cpuKernels ? ["direct", "flash"] : ["flash", "direct"];
+  const flashFits = flashTiling(gpu, job.headDim) !== null;
+  const candidates = order.filter((k) => k === "direct" || flashFits);
+  const extras = [
+    job.residualIn ? "residual" : "",
+    job.keyMask ? "mask" : "",
+    job.scoreBias ? "bias" : "",
+  ].filter((e) => e !== "").join("+");
+  const band = job.variant === "full" ? "" : ` w${sizeBucket(Math.min(job.window, job.keys))}`;
+  return gpu.kernels.choose({
+    family: "attention",
+    shapeClass: `${job.variant} d${job.headDim} q${sizeBucket(job.queries)} ` +
+      `k${sizeBucket(job.keys)} bh${sizeBucket(job.batch * job.heads)}${band}` +
+      (extras ? ` ${extras}` : ""),
+    candidates,
+    trial: () => attentionTrial(job),
+  });
+}
+
+/** Zero operands shaped like the launch's (shared tensors stay shared), fresh outputs. */
+function attentionTrial(job: Launch): KernelTrial<AttentionKernel> {
+  const gpu = job.q.tensor.gpu;
+  const copies = new Map<Tensor, Tensor>();
+  const zeros = (t: Tensor): Tensor => {
+    let copy = copies.get(t);
+    if (!copy) {
+      copy = Tensor.fromArray(gpu, new Float32Array(t.size), t.shape, "f32", "attention-trial");
+      copies.set(t, copy);
+    }
+    return copy;
+  };
+  const outputs = job.outputs.map((t) => Tensor.empty(gpu, t.shape, "f32", "attention-trial"));
+  const trialJob: Launch = {
+    ...job,
+    q: { ...job.q, tensor: zeros(job.q.tensor) },
+    k: { ...job.k, tensor: zeros(job.k.tensor) },
+    v: { ...job.v, tensor: zeros(job.v.tensor) },
+    outputs,
+    residualIn: job.residualIn ? zeros(job.residualIn) : null,
+    keyMask: job.keyMask ? zeros(job.keyMask) : null,
+    scoreBias: job.scoreBias ? zeros(job.scoreBias) : null,
+  };
+  return {
+    launch: (kernel) => record(trialJob, kernel),
+    dispose: () => {
+      for (const t of [...copies.values(), ...outputs]) t.release();
+    },
+  };
+}
+
 function launch(job: Launch): void {
+  record(job, chooseKernel(job.q.tensor.gpu, job));
+}
+
+function record(job: Launch, kernel: AttentionKernel): void {
   const gpu = job.q.tensor.gpu;
   const out = { rowStride: job.heads * job.headDim, columnOffset: 0 };
   // Bands wider than the sequence are the same band: one pipeline for all of them.
   const band = Math.min(job.window, job.keys - 1);
   const tiling = attentionTiling(gpu, job.variant, job.headDim, band);
-  const groups = attentionGroupCount({
-    batch: job.batch,
-    heads: job.heads,
-    queries: job.queries,
-    tiling,
-  });
+  const flash = kernel === "flash" ? flashTiling(gpu, job.headDim) : null;
+  if (kernel === "flash" && !flash) {
+    throw new ShapeError(`${job.op}: head dim ${job.headDim} is too wide for the flash kernel`);
+  }
+  const counts = { batch: job.batch, heads: job.heads, queries: job.queries };
+  const groups = flash
+    ? flashGroupCount({ ...counts, flash })
+    : attentionGroupCount({ ...counts, tiling });
   const groupsX = Math.min(groups, MAX_GROUPS_PER_DIMENSION);
   const layouts = [job.q.layout, job.k.layout, job.v.layout, out];
   const spec: AttentionKernelSpec = {
@@ -193,8 +276,8 @@ function launch(job: Launch): void {
   if (job.keyMask) bindings.push(job.keyMask.binding());
   if (job.scoreBias) bindings.push(job.scoreBias.binding());
   gpu.dispatch({
-    name: job.op,
-    wgsl: attentionWgsl(spec),
+    name: flash ? `${job.op}-flash` : job.op,
+    wgsl: flash ? flashAttentionWgsl(spec, flash) : attentionWgsl(spec),
     bindings,
     workgroups: [groupsX, Math.ceil(groups / groupsX)],
   });

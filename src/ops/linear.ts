@@ -6,8 +6,12 @@
  * packed into one shared scratch texture on every call (3–5% of the product at K = 1152, ~15% at
  * K = 4608: lavapipe's texture stores are slow); W is packed once and cached per weight tensor,
  * because packing it on every call would cost as much as the product at small M. Dispatches run
- * in recording order, so back-to-back calls may reuse the scratch texture. Other adapters use the
- * buffer-reading kernel.
+ * in recording order, so back-to-back calls may reuse the scratch texture.
+ *
+ * Three variants: "tiled" (the texture kernel), "direct" (buffers, no workgroup memory) and
+ * "gemm" (buffers through workgroup-memory tiles, shaders/linear_gemm.ts). Which one a call uses
+ * is measured per adapter and shape class (src/gpu/kernel_choice.ts); the fixed default is
+ * "tiled" on CPU adapters (Gpu.cpuKernels) and "gemm" (or "direct" for M < 16) elsewhere.
  */
 
 import {
@@ -25,21 +29,35 @@ import {
   tiledLinearWgsl,
   type WeightTexelFormat,
 } from "../../shaders/linear.ts";
+import {
+  defaultGemmTile,
+  gemmLinearGrid,
+  type GemmLinearShape,
+  gemmLinearWgsl,
+  type GemmTile,
+  gemmWorkgroupBytes,
+} from "../../shaders/linear_gemm.ts";
 import { ShapeError } from "../errors.ts";
 import type { BufferBinding, Gpu } from "../gpu/context.ts";
+import { type KernelTrial, sizeBucket } from "../gpu/kernel_choice.ts";
 import { Tensor } from "../tensor.ts";
 
 export type { Activation, TiledLinearTile } from "../../shaders/linear.ts";
 
+/** The linear kernel variants (see the module comment). */
+export type LinearVariant = "tiled" | "direct" | "gemm";
+
 export interface LinearOptions {
   activation?: Activation;
   /**
-   * Kernel choice, for tests and benchmarks: "tiled" (storage textures, the CPU-adapter default),
-   * "direct" (storage buffers, the default elsewhere) or "auto".
+   * Kernel variant, for tests and benchmarks: "tiled" (storage textures), "direct" (storage
+   * buffers), "gemm" (workgroup-memory tiles) or "auto" (the default: measured choice).
    */
-  kernel?: "auto" | "tiled" | "direct";
+  kernel?: "auto" | LinearVariant;
   /** Register tile override for the tiled kernel (benchmark sweeps). */
   tile?: TiledLinearTile;
+  /** Work split override for the gemm kernel (benchmark sweeps, tests). */
+  gemmTile?: GemmTile;
 }
 
 /** Floating-point operations of an [M, K]·[K, N] product (one multiply and one add per term). */
@@ -47,9 +65,64 @@ export function matmulFlops(m: number, n: number, k: number): number {
   return 2 * m * n * k;
 }
 
-/** True for software adapters, where the tiled texture kernel is the fast one. */
+/** True for software adapters, where the tiled texture kernel is the fixed default. */
 export function isCpuAdapter(gpu: Gpu): boolean {
   return gpu.cpuKernels;
+}
+
+/** The order of preference without measurement: the first one that can run a call is used. */
+function fixedLinearOrder(gpu: Gpu, m: number): LinearVariant[] {
+  if (gpu.cpuKernels) return ["tiled", "direct", "gemm"];
+  return m >= 16 ? ["gemm", "direct", "tiled"] : ["direct", "gemm", "tiled"];
+}
+
+/** True when the gemm kernel's workgroup fits the device for this M. */
+function gemmFits(gpu: Gpu, m: number, k: number): boolean {
+  const tile = defaultGemmTile(m);
+  return k > 0 && gemmWorkgroupBytes(tile) <= gpu.limits.maxComputeWorkgroupStorageSize &&
+    tile.lanesN * tile.lanesM <= gpu.limits.maxComputeInvocationsPerWorkgroup;
+}
+
+/** Variants that can run [m, k]·[k, n] (with the weight in a buffer unless `detached`). */
+function linearVariantsFor(gpu: Gpu, m: number, k: number, detached: boolean): LinearVariant[] {
+  const texturesFit = k > 0 && paddedTexels(k) <= gpu.limits.maxTextureDimension2D;
+  return fixedLinearOrder(gpu, m).filter((v) =>
+    v === "tiled" ? texturesFit : !detached && (v === "direct" || gemmFits(gpu, m, k))
+  );
+}
+
+/** The variant for this call: measured per shape class (see src/gpu/kernel_choice.ts). */
+function chooseLinearVariant(gpu: Gpu, weight: Tensor, m: number): LinearVariant {
+  const [n, k] = weight.shape;
+  const candidates = linearVariantsFor(gpu, m, k, weight.detached);
+  return gpu.kernels.choose({
+    family: "linear",
+    shapeClass: `${weight.dtype} m${sizeBucket(m)} n${sizeBucket(n)} k${sizeBucket(k)}`,
+    candidates,
+    trialVariants: linearVariantsFor(gpu, m, k, false),
+    trial: () => linearTrial(gpu, m, n, k, weight.dtype === "f16" ? "f16" : "f32"),
+  });
+}
+
+/** Zero operands of the call's shape; every variant writes the same output tensor. */
+function linearTrial(
+  gpu: Gpu,
+  m: number,
+  n: number,
+  k: number,
+  dtype: "f32" | "f16",
+): KernelTrial<LinearVariant> {
+  const x = Tensor.fromArray(gpu, new Float32Array(m * k), [m, k], "f32", "linear-trial-x");
+  const w = Tensor.fromArray(gpu, new Float32Array(n * k), [n, k], dtype, "linear-trial-w");
+  const b = Tensor.fromArray(gpu, new Float32Array(n), [n], "f32", "linear-trial-b");
+  const out = Tensor.empty(gpu, [m, n], "f32", "linear-trial-y");
+  return {
+    launch: (variant) => runVariant(variant, x, w, b, out, m, "none", {}),
+    dispose: () => {
+      forgetWeightTexture(gpu, w);
+      for (const t of [x, w, b, out]) t.release();
+    },
+  };
 }
 
 /** SIMD lanes of a llvmpipe adapter ("llvmpipe (LLVM 15.0.6, 256 bits)" → 8), else 8. */
@@ -138,17 +211,33 @@ export function releaseLinearCaches(gpu: Gpu): void {
   res.scratch = null;
 }
 
-/** True when `linear` with kernel "auto" reads weights [N, k] through textures on this GPU. */
+/**
+ * True when weights [N, k] are read through textures without measurement on this GPU: CPU
+ * adapters (or "tiled" forced) keep linear weights only as textures (`keepWeightInTexture`),
+ * and a weight held only as a texture has one variant left, so it is never measured.
+ */
 function usesTextures(gpu: Gpu, k: number): boolean {
-  return isCpuAdapter(gpu) && k > 0 && paddedTexels(k) <= gpu.limits.maxTextureDimension2D;
+  const forced = gpu.kernels.forced("linear");
+  const tiled = forced === undefined ? isCpuAdapter(gpu) : forced === "tiled";
+  return tiled && k > 0 && paddedTexels(k) <= gpu.limits.maxTextureDimension2D;
+}
+
+/** Drops the texture copy of `weight` (a trial's scratch weight) now. */
+function forgetWeightTexture(gpu: Gpu, weight: Tensor): void {
+  const res = resourcesByGpu.get(gpu);
+  const entry = res?.weights.get(weight);
+  if (!res || !entry) return;
+  gpu.flush();
+  for (const c of entry.chunks) c.texture.destroy();
+  res.weights.delete(weight);
 }
 
 /**
  * Packs `weight` ([N, K] f32 or f16) into its cached texture now and frees its buffer, so the
  * weight is held once instead of twice on adapters where the tiled kernel reads only the texture
- * (lavapipe/llvmpipe). Afterwards the weight works with `linear` (kernel "auto" or "tiled") and
- * nothing else; releasing it frees the texture. Returns false, keeping the buffer, on adapters
- * that use the buffer-reading kernel.
+ * (lavapipe/llvmpipe, or "tiled" forced). Afterwards the weight works with `linear` (kernel
+ * "auto" or "tiled") and nothing else; releasing it frees the texture. Returns false, keeping
+ * the buffer, on other adapters, where the variant is measured.
  */
 export function keepWeightInTexture(weight: Tensor): boolean {
   const gpu = weight.gpu;
@@ -363,6 +452,48 @@ function linearDirect(
   });
 }
 
+function linearGemm(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  out: Tensor,
+  m: number,
+  activation: Activation,
+  tile: GemmTile = defaultGemmTile(m),
+): void {
+  const [n, k] = weight.shape;
+  const shape: GemmLinearShape = {
+    m,
+    n,
+    k,
+    weight: weight.dtype === "f16" ? "f16" : "f32",
+    tile,
+  };
+  const bindings = [x.binding(), weight.binding(), out.binding()];
+  if (bias) bindings.push(bias.binding());
+  x.gpu.dispatch({
+    name: "linear-gemm",
+    wgsl: gemmLinearWgsl(shape, { bias: bias !== undefined, activation }),
+    bindings,
+    workgroups: gemmLinearGrid(shape),
+  });
+}
+
+function runVariant(
+  variant: LinearVariant,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  out: Tensor,
+  m: number,
+  activation: Activation,
+  options: Pick<LinearOptions, "tile" | "gemmTile">,
+): void {
+  if (variant === "tiled") linearTiled(x, weight, bias, out, m, activation, options.tile);
+  else if (variant === "gemm") linearGemm(x, weight, bias, out, m, activation, options.gemmTile);
+  else linearDirect(x, weight, bias, out, m, activation);
+}
+
 /**
  * y = act(x·Wᵀ + b). x is [..., K] f32 (leading dims flattened to M rows), weight [N, K] f32 or
  * f16 (f16 values are widened exactly; sums are f32), bias [N] f32. Returns [..., N] f32.
@@ -402,13 +533,10 @@ export function linear(
   if (rows === 0 || n === 0) return out;
   const activation = options.activation ?? "none";
   const kernel = options.kernel ?? "auto";
-  const texturesFit = k > 0 && paddedTexels(k) <= x.gpu.limits.maxTextureDimension2D;
-  const tiled = kernel === "tiled" || (kernel === "auto" && usesTextures(x.gpu, k));
-  if (tiled) {
-    if (!texturesFit) throw new ShapeError(`linear: K = ${k} is too large for the tiled kernel`);
-    linearTiled(x, weight, bias, out, rows, activation, options.tile);
-  } else {
-    linearDirect(x, weight, bias, out, rows, activation);
+  const variant = kernel === "auto" ? chooseLinearVariant(x.gpu, weight, rows) : kernel;
+  if (!linearVariantsFor(x.gpu, rows, k, false).includes(variant)) {
+    throw new ShapeError(`linear: the ${variant} kernel cannot run [${rows}, ${k}]·[${k}, ${n}]`);
   }
+  runVariant(variant, x, weight, bias, out, rows, activation, options);
   return out;
 }

@@ -46,6 +46,14 @@ export class ProtoReader {
     }
   }
 
+  /** Steps over `n` bytes that must all be there; returns where they start. */
+  private take(n: number, what: string): number {
+    this.need(n, what);
+    const start = this.pos;
+    this.pos += n;
+    return start;
+  }
+
   /**
    * Reads a varint as `{ low32, value }`: `low32` is the low 32 bits (what an int32 field
    * means, since negative int32s are sign-extended to 10 bytes), `value` the whole number
@@ -87,19 +95,14 @@ export class ProtoReader {
 
   /** A little-endian IEEE float (wire type 5). */
   float32(): number {
-    this.need(4, "fixed32");
-    const value = this.view.getFloat32(this.pos, true);
-    this.pos += 4;
-    return value;
+    return this.view.getFloat32(this.take(4, "fixed32"), true);
   }
 
   /** The payload of a length-delimited field, as a view into the message bytes. */
   bytesField(): Uint8Array {
     const length = this.varint();
-    this.need(length, "length-delimited field");
-    const out = this.bytes.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    return out;
+    const start = this.take(length, "length-delimited field");
+    return this.bytes.subarray(start, start + length);
   }
 
   /** A length-delimited field that must be valid UTF-8. */
@@ -129,15 +132,13 @@ export class ProtoReader {
         this.varintParts();
         return;
       case WireType.fixed64:
-        this.need(8, "fixed64");
-        this.pos += 8;
+        this.take(8, "fixed64");
         return;
       case WireType.lengthDelimited:
         this.bytesField();
         return;
       case WireType.fixed32:
-        this.need(4, "fixed32");
-        this.pos += 4;
+        this.take(4, "fixed32");
         return;
       default:
         this.fail(`unsupported wire type ${wireType}`);
