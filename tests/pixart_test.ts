@@ -74,16 +74,9 @@ function twoSampleInputs(gpu: Gpu, sample?: number) {
   const x = randomArray(2 * 4 * 16 * 12, 3);
   const rows = sample === undefined ? [0, 1] : [sample];
   const perSample = 4 * 16 * 12;
-  const values = (pick: (b: number) => Float32Array) => {
-    const parts = rows.map(pick);
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
-  };
+  // The chosen samples' values, one after another (a few thousand numbers at most).
+  const values = (pick: (b: number) => Float32Array) =>
+    Float32Array.from(rows.flatMap((b) => Array.from(pick(b))));
   return {
     x: Tensor.fromArray(
       gpu,

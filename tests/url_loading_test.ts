@@ -6,7 +6,7 @@
 
 import { cachedFolder, safetensorsBytes, ShardedCheckpoint, urlFolder } from "../mod.ts";
 import { DiTModel } from "../models/dit/model.ts";
-import { readStreamChunks } from "../src/io/bytes.ts";
+import { concatBytes, readStreamChunks } from "../src/io/bytes.ts";
 import type { WritableDtype } from "../src/io/safetensors_writer.ts";
 import { Tensor } from "../src/tensor.ts";
 import { localFolder, openSafetensors } from "../deno.ts";
@@ -18,16 +18,6 @@ const WEIGHTS = `${ASSET}diffusion_pytorch_model.safetensors`;
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**
@@ -57,7 +47,7 @@ async function shardedCopy(): Promise<string> {
         weightMap[name] = file;
         totalSize += info.byteLength;
       }
-      await Deno.writeFile(`${dir}/${file}`, concat(await safetensorsBytes(tensors)));
+      await Deno.writeFile(`${dir}/${file}`, concatBytes(await safetensorsBytes(tensors)));
     }
     await Deno.writeTextFile(
       `${dir}/diffusion_pytorch_model.safetensors.index.json`,
@@ -160,8 +150,11 @@ Deno.test("a body streamed without ranges is kept in chunks of at most the chunk
   const chunks = await readStreamChunks(stream, 256);
   assert(chunks.every((c) => c.length <= 256), `chunk sizes ${chunks.map((c) => c.length)}`);
   assert(chunks.length === 4, `expected 4 chunks, got ${chunks.length}`);
-  const joined = concat(chunks);
-  assert(joined.every((v, i) => v === bytes[i]), "chunks do not join back to the body");
+  const joined = concatBytes(chunks);
+  assert(
+    joined.length === bytes.length && joined.every((v, i) => v === bytes[i]),
+    "chunks do not join back to the body",
+  );
 });
 
 Deno.test("the static server parses single byte ranges and refuses unsatisfiable ones", () => {

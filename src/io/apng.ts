@@ -6,14 +6,7 @@
 
 import { OptionError } from "../errors.ts";
 import { filterScanlines, type PngChannels, type PngOptions } from "./png.ts";
-import {
-  checkImage,
-  concatBytes,
-  ihdrChunk,
-  PNG_SIGNATURE,
-  pngChunk,
-  zlibCompress,
-} from "./png_chunks.ts";
+import { checkImage, pngChunk, pngFile, zlibCompress } from "./png_chunks.ts";
 
 export interface ApngOptions extends PngOptions {
   /** Display time of each frame in milliseconds (1–65535); default 100. */
@@ -62,8 +55,7 @@ export async function encodeApng(
   const animationControl = new Uint8Array(8);
   new DataView(animationControl.buffer).setUint32(0, frames.length);
   new DataView(animationControl.buffer).setUint32(4, loops);
-  const chunks = [PNG_SIGNATURE, ihdrChunk(width, height, channels)];
-  chunks.push(pngChunk("acTL", animationControl));
+  const chunks = [pngChunk("acTL", animationControl)];
   // fcTL and fdAT share one sequence counter, which lets decoders detect lost or reordered chunks.
   let sequence = 0;
   for (let i = 0; i < frames.length; i++) {
@@ -81,6 +73,5 @@ export async function encodeApng(
       chunks.push(pngChunk("fdAT", data));
     }
   }
-  chunks.push(pngChunk("IEND", new Uint8Array(0)));
-  return concatBytes(chunks);
+  return pngFile(width, height, channels, chunks);
 }

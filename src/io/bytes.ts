@@ -62,6 +62,17 @@ export class ChunkedBytes implements ByteReader {
   close(): void {}
 }
 
+/** Joins byte arrays into one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
 /** Reads a stream into chunks of at most `chunkBytes` (default 256 MiB), never one huge buffer. */
 export async function readStreamChunks(
   stream: ReadableStream<Uint8Array>,
@@ -72,13 +83,7 @@ export async function readStreamChunks(
   let pendingBytes = 0;
   const flush = () => {
     if (pendingBytes === 0) return;
-    const chunk = new Uint8Array(pendingBytes);
-    let at = 0;
-    for (const p of pending) {
-      chunk.set(p, at);
-      at += p.length;
-    }
-    chunks.push(chunk);
+    chunks.push(concatBytes(pending));
     pending = [];
     pendingBytes = 0;
   };

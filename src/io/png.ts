@@ -4,14 +4,7 @@
  * the spec recommends), which usually compresses generated images much better than none.
  */
 
-import {
-  checkImage,
-  concatBytes,
-  ihdrChunk,
-  PNG_SIGNATURE,
-  pngChunk,
-  zlibCompress,
-} from "./png_chunks.ts";
+import { checkImage, pngChunk, pngFile, zlibCompress } from "./png_chunks.ts";
 
 export type PngChannels = 1 | 3 | 4;
 
@@ -101,10 +94,5 @@ export async function encodePng(
 ): Promise<Uint8Array> {
   checkImage(pixels, width, height, channels);
   const scanlines = filterScanlines(pixels, width, height, channels, options.filter);
-  return concatBytes([
-    PNG_SIGNATURE,
-    ihdrChunk(width, height, channels),
-    pngChunk("IDAT", await zlibCompress(scanlines)),
-    pngChunk("IEND", new Uint8Array(0)),
-  ]);
+  return pngFile(width, height, channels, [pngChunk("IDAT", await zlibCompress(scanlines))]);
 }

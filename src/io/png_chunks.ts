@@ -4,8 +4,9 @@
  */
 
 import { OptionError, ShapeError } from "../errors.ts";
+import { concatBytes } from "./bytes.ts";
 
-export const PNG_SIGNATURE: Uint8Array = new Uint8Array([
+const PNG_SIGNATURE: Uint8Array = new Uint8Array([
   0x89,
   0x50,
   0x4e,
@@ -53,7 +54,7 @@ export function pngChunk(type: string, data: Uint8Array): Uint8Array {
 }
 
 /** IHDR for 8-bit samples, no interlacing. */
-export function ihdrChunk(width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
+function ihdrChunk(width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
   const data = new Uint8Array(13);
   const view = new DataView(data.buffer);
   view.setUint32(0, width);
@@ -71,15 +72,19 @@ export async function zlibCompress(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Joins byte arrays into one. */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+/** A whole PNG file: the signature, IHDR, then `chunks` (image data and the like), then IEND. */
+export function pngFile(
+  width: number,
+  height: number,
+  channels: 1 | 3 | 4,
+  chunks: readonly Uint8Array[],
+): Uint8Array {
+  return concatBytes([
+    PNG_SIGNATURE,
+    ihdrChunk(width, height, channels),
+    ...chunks,
+    pngChunk("IEND", new Uint8Array(0)),
+  ]);
 }
 
 /** Validates the image arguments every encoder shares. */
