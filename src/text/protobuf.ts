@@ -127,22 +127,32 @@ export class ProtoReader {
 
   /** Skips the payload of a field we do not read. */
   skip(wireType: number): void {
-    switch (wireType) {
-      case WireType.varint:
-        this.varintParts();
-        return;
-      case WireType.fixed64:
-        this.take(8, "fixed64");
-        return;
-      case WireType.lengthDelimited:
-        this.bytesField();
-        return;
-      case WireType.fixed32:
-        this.take(4, "fixed32");
-        return;
-      default:
-        this.fail(`unsupported wire type ${wireType}`);
+    if (wireType === WireType.varint) this.varintParts();
+    else if (wireType === WireType.lengthDelimited) this.bytesField();
+    else if (wireType === WireType.fixed64) this.take(8, "fixed64");
+    else if (wireType === WireType.fixed32) this.take(4, "fixed32");
+    else this.fail(`unsupported wire type ${wireType}`);
+  }
+
+  /**
+   * The tags of the message's fields in order, to its end. The loop body reads the fields it
+   * knows with `read`; a field it leaves unread is skipped before the next tag, as protobuf
+   * requires of unknown fields. (Every payload is at least one byte, so "unread" is "the
+   * position did not move".)
+   */
+  *fields(): Generator<FieldTag> {
+    while (!this.done) {
+      const tag = this.tag();
+      const payloadStart = this.pos;
+      yield tag;
+      if (this.pos === payloadStart) this.skip(tag.wireType);
     }
+  }
+
+  /** The payload of field `tag` (called `name` in errors) as `kind`, its wire type checked. */
+  read<K extends FieldKind>(tag: FieldTag, kind: K, name: string): FieldValue[K] {
+    this.expectWireType(tag, FIELD_KINDS[kind].wireType, name);
+    return FIELD_KINDS[kind].read(this);
   }
 
   /** Refuses a known field encoded with an unexpected wire type (a corrupt or foreign file). */
@@ -154,3 +164,23 @@ export class ProtoReader {
     }
   }
 }
+
+/** What each field kind reads as. */
+interface FieldValue {
+  string: string;
+  bytes: Uint8Array;
+  int32: number;
+  bool: boolean;
+  float32: number;
+}
+export type FieldKind = keyof FieldValue;
+
+/** Each kind's wire type and reader. */
+type KindReaders = { [K in FieldKind]: { wireType: number; read(r: ProtoReader): FieldValue[K] } };
+const FIELD_KINDS: KindReaders = {
+  string: { wireType: WireType.lengthDelimited, read: (r) => r.string() },
+  bytes: { wireType: WireType.lengthDelimited, read: (r) => r.bytesField() },
+  int32: { wireType: WireType.varint, read: (r) => r.int32() },
+  bool: { wireType: WireType.varint, read: (r) => r.bool() },
+  float32: { wireType: WireType.fixed32, read: (r) => r.float32() },
+};

@@ -6,6 +6,7 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import { concatBytes } from "../io/bytes.ts";
 import { ProtoReader, WireType } from "./protobuf.ts";
 
 /** `ModelProto.SentencePiece.Type`. */
@@ -56,20 +57,10 @@ export interface SentencePieceModel {
 function readPiece(bytes: Uint8Array, index: number, source: string): SentencePiece {
   const reader = new ProtoReader(bytes, `${source}: pieces[${index}]`);
   const out: SentencePiece = { piece: "", score: 0, type: PieceType.normal };
-  while (!reader.done) {
-    const tag = reader.tag();
-    if (tag.field === 1) {
-      reader.expectWireType(tag, WireType.lengthDelimited, "piece");
-      out.piece = reader.string();
-    } else if (tag.field === 2) {
-      reader.expectWireType(tag, WireType.fixed32, "score");
-      out.score = reader.float32();
-    } else if (tag.field === 3) {
-      reader.expectWireType(tag, WireType.varint, "type");
-      out.type = reader.int32();
-    } else {
-      reader.skip(tag.wireType);
-    }
+  for (const tag of reader.fields()) {
+    if (tag.field === 1) out.piece = reader.read(tag, "string", "piece");
+    else if (tag.field === 2) out.score = reader.read(tag, "float32", "score");
+    else if (tag.field === 3) out.type = reader.read(tag, "int32", "type");
   }
   if (out.piece === "") {
     throw new CheckpointError(`${source}: pieces[${index}] has an empty piece string`);
@@ -108,16 +99,12 @@ function readTrainerSpec(bytes: Uint8Array, source: string): TrainerSpec {
     47: (v) => spec.eosPiece = v,
     48: (v) => spec.padPiece = v,
   };
-  while (!reader.done) {
-    const tag = reader.tag();
+  for (const tag of reader.fields()) {
     if (varints[tag.field]) {
       reader.expectWireType(tag, WireType.varint, `#${tag.field}`);
       varints[tag.field](reader);
     } else if (strings[tag.field]) {
-      reader.expectWireType(tag, WireType.lengthDelimited, `#${tag.field}`);
-      strings[tag.field](reader.string());
-    } else {
-      reader.skip(tag.wireType);
+      strings[tag.field](reader.read(tag, "string", `#${tag.field}`));
     }
   }
   return spec;
@@ -132,45 +119,20 @@ function readNormalizerSpec(bytes: Uint8Array, source: string): NormalizerSpec {
     removeExtraWhitespaces: true,
     escapeWhitespaces: true,
   };
-  while (!reader.done) {
-    const tag = reader.tag();
-    switch (tag.field) {
-      case 1:
-        reader.expectWireType(tag, WireType.lengthDelimited, "name");
-        spec.name = reader.string();
-        break;
-      case 2:
-        reader.expectWireType(tag, WireType.lengthDelimited, "precompiled_charsmap");
-        spec.precompiledCharsmap = reader.bytesField();
-        break;
-      case 3:
-        reader.expectWireType(tag, WireType.varint, "add_dummy_prefix");
-        spec.addDummyPrefix = reader.bool();
-        break;
-      case 4:
-        reader.expectWireType(tag, WireType.varint, "remove_extra_whitespaces");
-        spec.removeExtraWhitespaces = reader.bool();
-        break;
-      case 5:
-        reader.expectWireType(tag, WireType.varint, "escape_whitespaces");
-        spec.escapeWhitespaces = reader.bool();
-        break;
-      default:
-        reader.skip(tag.wireType);
+  for (const tag of reader.fields()) {
+    if (tag.field === 1) {
+      spec.name = reader.read(tag, "string", "name");
+    } else if (tag.field === 2) {
+      spec.precompiledCharsmap = reader.read(tag, "bytes", "precompiled_charsmap");
+    } else if (tag.field === 3) {
+      spec.addDummyPrefix = reader.read(tag, "bool", "add_dummy_prefix");
+    } else if (tag.field === 4) {
+      spec.removeExtraWhitespaces = reader.read(tag, "bool", "remove_extra_whitespaces");
+    } else if (tag.field === 5) {
+      spec.escapeWhitespaces = reader.read(tag, "bool", "escape_whitespaces");
     }
   }
   return spec;
-}
-
-function concatChunks(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /**
@@ -186,20 +148,10 @@ export function parseSentencePieceModel(
   const pieceBytes: Uint8Array[] = [];
   const trainerChunks: Uint8Array[] = [];
   const normalizerChunks: Uint8Array[] = [];
-  while (!reader.done) {
-    const tag = reader.tag();
-    if (tag.field === 1) {
-      reader.expectWireType(tag, WireType.lengthDelimited, "pieces");
-      pieceBytes.push(reader.bytesField());
-    } else if (tag.field === 2) {
-      reader.expectWireType(tag, WireType.lengthDelimited, "trainer_spec");
-      trainerChunks.push(reader.bytesField());
-    } else if (tag.field === 3) {
-      reader.expectWireType(tag, WireType.lengthDelimited, "normalizer_spec");
-      normalizerChunks.push(reader.bytesField());
-    } else {
-      reader.skip(tag.wireType);
-    }
+  for (const tag of reader.fields()) {
+    if (tag.field === 1) pieceBytes.push(reader.read(tag, "bytes", "pieces"));
+    else if (tag.field === 2) trainerChunks.push(reader.read(tag, "bytes", "trainer_spec"));
+    else if (tag.field === 3) normalizerChunks.push(reader.read(tag, "bytes", "normalizer_spec"));
   }
   if (pieceBytes.length === 0) {
     throw new CheckpointError(`${source}: no pieces found (expected a SentencePiece ModelProto)`);
@@ -209,7 +161,7 @@ export function parseSentencePieceModel(
   }
   return {
     pieces: pieceBytes.map((b, i) => readPiece(b, i, source)),
-    trainer: readTrainerSpec(concatChunks(trainerChunks), source),
-    normalizer: readNormalizerSpec(concatChunks(normalizerChunks), source),
+    trainer: readTrainerSpec(concatBytes(trainerChunks), source),
+    normalizer: readNormalizerSpec(concatBytes(normalizerChunks), source),
   };
 }
