@@ -76,35 +76,33 @@ export class AttentionRuntime {
   }
 
   residual(layer: number): Tensor {
-    const r = this.#caches[layer].residual;
-    if (!r) {
-      throw new PlanError(
-        `layer ${layer} step ${this.step}: window attention needs a residual, none was stored`,
-      );
-    }
-    return r;
+    return this.#cached(layer, "residual", "window attention needs a residual, none was stored");
   }
 
   output(layer: number): Tensor {
-    const o = this.#caches[layer].output;
-    if (!o) {
-      throw new PlanError(
-        `layer ${layer} step ${this.step}: OUTPUT_SHARE needs an earlier output, none was kept`,
-      );
-    }
-    return o;
+    return this.#cached(layer, "output", "OUTPUT_SHARE needs an earlier output, none was kept");
   }
 
   /** Takes ownership of `residual` as R[layer] (the previous one is released). */
   setResidual(layer: number, residual: Tensor): void {
-    this.#caches[layer].residual?.release();
-    this.#caches[layer].residual = residual;
+    this.#store(layer, "residual", residual);
   }
 
   /** Takes ownership of `output` as O[layer] (the previous one is released). */
   setOutput(layer: number, output: Tensor): void {
-    this.#caches[layer].output?.release();
-    this.#caches[layer].output = output;
+    this.#store(layer, "output", output);
+  }
+
+  /** The cached tensor of `kind` for `layer`; `missing` (what needed it) completes the error. */
+  #cached(layer: number, kind: keyof LayerCache, missing: string): Tensor {
+    const tensor = this.#caches[layer][kind];
+    if (!tensor) throw new PlanError(`layer ${layer} step ${this.step}: ${missing}`);
+    return tensor;
+  }
+
+  #store(layer: number, kind: keyof LayerCache, tensor: Tensor): void {
+    this.#caches[layer][kind]?.release();
+    this.#caches[layer][kind] = tensor;
   }
 
   /** Frees every cache (call when sampling ends). */
