@@ -5,8 +5,8 @@
 
 import { parsePlanJson, type PlanFile, planToJson } from "../src/compression/plan_file.ts";
 import { OutputError, PlanError } from "../src/errors.ts";
-import { type ApngOptions, encodeApng } from "../src/io/apng.ts";
-import { encodePng, type PngChannels, type PngOptions } from "../src/io/png.ts";
+import { encodeApng } from "../src/io/apng.ts";
+import { encodePng } from "../src/io/png.ts";
 import {
   type PromptEmbedding,
   promptEmbeddingTensors,
@@ -25,29 +25,25 @@ export function writeBytes(path: string, bytes: Uint8Array | string): Promise<vo
   return writeFileAtomic(path, (write) => write(data));
 }
 
-/** Encodes and writes a PNG file. */
-export async function writePng(
-  path: string,
-  pixels: Uint8Array,
-  width: number,
-  height: number,
-  channels: PngChannels,
-  options: PngOptions = {},
-): Promise<void> {
-  await writeBytes(path, await encodePng(pixels, width, height, channels, options));
+/**
+ * The file-writing form of an encoder: takes a path, then the encoder's own arguments. Encoding
+ * finishes before the file is opened, so bad image arguments leave nothing behind.
+ */
+function encodingWriter<EncoderArgs extends unknown[]>(
+  encode: (...args: EncoderArgs) => Promise<Uint8Array>,
+): (path: string, ...args: EncoderArgs) => Promise<void> {
+  return async (path, ...args) => await writeBytes(path, await encode(...args));
 }
 
-/** Encodes and writes an animated PNG file. */
-export async function writeApng(
+/** Encodes and writes a PNG file: `writePng(path, pixels, width, height, channels, options?)`. */
+export const writePng: (path: string, ...image: Parameters<typeof encodePng>) => Promise<void> =
+  encodingWriter(encodePng);
+
+/** Encodes and writes an APNG: `writeApng(path, frames, width, height, channels, options?)`. */
+export const writeApng: (
   path: string,
-  frames: readonly Uint8Array[],
-  width: number,
-  height: number,
-  channels: PngChannels,
-  options: ApngOptions = {},
-): Promise<void> {
-  await writeBytes(path, await encodeApng(frames, width, height, channels, options));
-}
+  ...animation: Parameters<typeof encodeApng>
+) => Promise<void> = encodingWriter(encodeApng);
 
 /** Writes `tensors` (sorted by name) and optional string metadata as a safetensors file. */
 export function writeSafetensors(
