@@ -93,54 +93,77 @@ function base64Bytes(text: string, fields: Fields, path: string): Uint8Array {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
-function parseNormalizer(value: unknown, fields: Fields, path: string): (s: string) => string {
-  if (value === null || value === undefined) return (s) => s;
+/**
+ * How one pipeline stage (normalizer, pre-tokenizer) is described: absent means `none`; a
+ * `Sequence` lists members under `sequenceKey` that `chain` runs in order; every other type is
+ * parsed by its entry in `types`, and a type not there is refused by name.
+ */
+interface StageGrammar<T> {
+  none: T;
+  sequenceKey: string;
+  chain(steps: T[]): T;
+  types: Record<string, (spec: Json, fields: Fields, path: string) => T>;
+}
+
+function parseStage<T>(value: unknown, fields: Fields, path: string, grammar: StageGrammar<T>): T {
+  if (value === null || value === undefined) return grammar.none;
   const spec = fields.object(value, path);
   const type = fields.string(spec.type, `${path}.type`);
-  switch (type) {
-    case "Sequence": {
-      const steps = fields.array(spec.normalizers, `${path}.normalizers`)
-        .map((step, i) => parseNormalizer(step, fields, `${path}.normalizers[${i}]`));
-      return (s) => steps.reduce((text, step) => step(text), s);
-    }
-    case "Precompiled": {
-      const blobPath = `${path}.precompiled_charsmap`;
-      const blob = base64Bytes(
-        fields.string(spec.precompiled_charsmap, blobPath),
-        fields,
-        blobPath,
-      );
-      const charsmap = new PrecompiledCharsmap(blob, `${fields.source}: ${blobPath}`);
-      return (s) => charsmap.apply(s);
-    }
-    case "Replace": {
-      const pattern = fields.object(spec.pattern, `${path}.pattern`);
-      const content = fields.string(spec.content, `${path}.content`);
-      if (typeof pattern.String === "string") {
-        const literal = pattern.String;
-        return (s) => s.replaceAll(literal, content);
-      }
-      const source = fields.string(pattern.Regex, `${path}.pattern.Regex`);
-      let regex: RegExp;
-      try {
-        regex = new RegExp(source, "gu");
-      } catch {
-        return fields.fail(`${path}.pattern.Regex`, "a regex JavaScript accepts", source);
-      }
-      return (s) => s.replace(regex, () => content);
-    }
-    case "Strip": {
-      const left = fields.boolOr(spec.strip_left, `${path}.strip_left`, true);
-      const right = fields.boolOr(spec.strip_right, `${path}.strip_right`, true);
-      return (s) => {
-        const stripped = left ? s.replace(LEADING_WHITESPACE, "") : s;
-        return right ? stripped.replace(TRAILING_WHITESPACE, "") : stripped;
-      };
-    }
-    default:
-      return fields.fail(`${path}.type`, "Precompiled, Replace, Strip or Sequence", type);
+  if (type === "Sequence") {
+    const key = grammar.sequenceKey;
+    return grammar.chain(
+      fields.array(spec[key], `${path}.${key}`)
+        .map((step, i) => parseStage(step, fields, `${path}.${key}[${i}]`, grammar)),
+    );
   }
+  if (!Object.hasOwn(grammar.types, type)) {
+    const known = Object.keys(grammar.types).join(", ");
+    return fields.fail(`${path}.type`, `${known} or Sequence`, type);
+  }
+  return grammar.types[type](spec, fields, path);
 }
+
+type Normalizer = (s: string) => string;
+
+function parsePrecompiled(spec: Json, fields: Fields, path: string): Normalizer {
+  const blobPath = `${path}.precompiled_charsmap`;
+  const blob = base64Bytes(fields.string(spec.precompiled_charsmap, blobPath), fields, blobPath);
+  const charsmap = new PrecompiledCharsmap(blob, `${fields.source}: ${blobPath}`);
+  return (s) => charsmap.apply(s);
+}
+
+function parseReplace(spec: Json, fields: Fields, path: string): Normalizer {
+  const pattern = fields.object(spec.pattern, `${path}.pattern`);
+  const content = fields.string(spec.content, `${path}.content`);
+  if (typeof pattern.String === "string") {
+    const literal = pattern.String;
+    return (s) => s.replaceAll(literal, content);
+  }
+  const source = fields.string(pattern.Regex, `${path}.pattern.Regex`);
+  let regex: RegExp;
+  try {
+    regex = new RegExp(source, "gu");
+  } catch {
+    return fields.fail(`${path}.pattern.Regex`, "a regex JavaScript accepts", source);
+  }
+  return (s) => s.replace(regex, () => content);
+}
+
+function parseStrip(spec: Json, fields: Fields, path: string): Normalizer {
+  const left = fields.boolOr(spec.strip_left, `${path}.strip_left`, true);
+  const right = fields.boolOr(spec.strip_right, `${path}.strip_right`, true);
+  return (s) => {
+    const stripped = left ? s.replace(LEADING_WHITESPACE, "") : s;
+    return right ? stripped.replace(TRAILING_WHITESPACE, "") : stripped;
+  };
+}
+
+const NORMALIZERS: StageGrammar<Normalizer> = {
+  none: (s) => s,
+  sequenceKey: "normalizers",
+  chain: (steps) => (s) => steps.reduce((text, step) => step(text), s),
+  types: { Precompiled: parsePrecompiled, Replace: parseReplace, Strip: parseStrip },
+};
 
 /** A pre-token with its start in the segment's normalized text ("first" prefixing needs it). */
 interface Span {
@@ -205,24 +228,12 @@ function parseMetaspace(spec: Json, fields: Fields, path: string): PreTokenizerS
   };
 }
 
-function parsePreTokenizer(value: unknown, fields: Fields, path: string): PreTokenizerStep {
-  if (value === null || value === undefined) return (spans) => spans;
-  const spec = fields.object(value, path);
-  const type = fields.string(spec.type, `${path}.type`);
-  switch (type) {
-    case "Sequence": {
-      const steps = fields.array(spec.pretokenizers, `${path}.pretokenizers`)
-        .map((step, i) => parsePreTokenizer(step, fields, `${path}.pretokenizers[${i}]`));
-      return (spans, atStart) => steps.reduce((s, step) => step(s, atStart), spans);
-    }
-    case "WhitespaceSplit":
-      return splitWhitespace;
-    case "Metaspace":
-      return parseMetaspace(spec, fields, path);
-    default:
-      return fields.fail(`${path}.type`, "Metaspace, WhitespaceSplit or Sequence", type);
-  }
-}
+const PRE_TOKENIZERS: StageGrammar<PreTokenizerStep> = {
+  none: (spans) => spans,
+  sequenceKey: "pretokenizers",
+  chain: (steps) => (spans, atStart) => steps.reduce((s, step) => step(s, atStart), spans),
+  types: { Metaspace: parseMetaspace, WhitespaceSplit: () => splitWhitespace },
+};
 
 export interface AddedToken {
   id: number;
@@ -334,8 +345,8 @@ export function parseTokenizerJson(json: unknown, source = "tokenizer.json"): To
   if (vocab.length === 0) fields.fail("model.vocab", "a non-empty list", []);
   const unkId = fields.index(model.unk_id, "model.unk_id", vocab.length);
 
-  const normalize = parseNormalizer(root.normalizer, fields, "normalizer");
-  const preTokenizer = parsePreTokenizer(root.pre_tokenizer, fields, "pre_tokenizer");
+  const normalize = parseStage(root.normalizer, fields, "normalizer", NORMALIZERS);
+  const preTokenizer = parseStage(root.pre_tokenizer, fields, "pre_tokenizer", PRE_TOKENIZERS);
   const added = parseAddedTokens(root.added_tokens, fields);
   const addedByContent = new Map(added.map((t) => [t.content, t.id]));
   const vocabIds = new Map<string, number>();
