@@ -300,7 +300,7 @@ export class STDiT2Model extends TransformerShape {
     modulation: Tensor,
     attention?: AttentionRuntime,
   ): Tensor {
-    const [batch, tokens, channels] = h.shape;
+    const [batch, , channels] = h.shape;
     const { frames, tokensPerFrame } = pass.grid;
     const normed = layerNormModulate(h, NORM_EPS, modulation, 0, 1);
     const perFrame = normed.reshape([batch * frames, tokensPerFrame, channels]);
@@ -314,11 +314,7 @@ export class STDiT2Model extends TransformerShape {
       (qkv) => this.#normalizeQk(qkv, w.attn),
     );
     perFrame.release();
-    const flat = attended.reshape([batch, tokens, channels]);
-    attended.release();
-    const out = gatedResidualAdd(h, flat, modulation, 2);
-    flat.release();
-    return out;
+    return this.#gatedResidual(h, attended, modulation);
   }
 
   /** h + gate · attn_temp(…) over each token position's T frames, with RoPE on q and k. */
@@ -328,7 +324,7 @@ export class STDiT2Model extends TransformerShape {
     w: STDiT2BlockWeights,
     modulation: Tensor,
   ): Tensor {
-    const [batch, tokens, channels] = h.shape;
+    const [batch, , channels] = h.shape;
     const { frames, tokensPerFrame } = pass.grid;
     const normed = layerNormModulate(h, NORM_EPS, modulation, 0, 1);
     const frameMajor = normed.reshape([batch, frames, tokensPerFrame, channels]);
@@ -354,8 +350,13 @@ export class STDiT2Model extends TransformerShape {
     projected.release();
     const back = swapMiddleAxes(grouped); // [B, T, S, C]
     grouped.release();
-    const flat = back.reshape([batch, tokens, channels]);
-    back.release();
+    return this.#gatedResidual(h, back, modulation);
+  }
+
+  /** h + gate · attended, with `attended` (consumed) read back as h's [B, T·S, C]. */
+  #gatedResidual(h: Tensor, attended: Tensor, modulation: Tensor): Tensor {
+    const flat = attended.reshape(h.shape);
+    attended.release();
     const out = gatedResidualAdd(h, flat, modulation, 2);
     flat.release();
     return out;
