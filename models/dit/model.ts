@@ -19,9 +19,7 @@ import {
   type FamilyFromSource,
   type FamilyFromSources,
   type FamilyLoad,
-  familyLoaders,
-  fromLoadedWeights,
-  type ModelFamily,
+  transformerLoaders,
 } from "../../src/nn/model_family.ts";
 import { PatchTransformer } from "../../src/nn/patch_transformer.ts";
 
@@ -59,28 +57,28 @@ export class ForwardPass {
   }
 }
 
-const DIT_FAMILY: ModelFamily<DiTConfig, DiTLoadOptions, DiTModel> = {
-  kind: "model",
-  parse: parseDiTConfig,
-  build: (...args) => DiTModel.fromSource(...args),
-};
-
 export class DiTModel extends PatchTransformer<DiTConfig, DiTWeights> {
   readonly family = "dit" as const;
+
+  static readonly #loaders = transformerLoaders(
+    parseDiTConfig,
+    loadDiTWeights,
+    (...args) => new DiTModel(...args),
+  );
 
   /**
    * Loads a diffusers DiT folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a
    * sharded `*.safetensors.index.json`). Keys and shapes are all checked before any upload.
    */
-  static readonly load: FamilyLoad<DiTLoadOptions, DiTModel> = familyLoaders(DIT_FAMILY).load;
+  static readonly load: FamilyLoad<DiTLoadOptions, DiTModel> = DiTModel.#loaders.load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
   static readonly fromSources: FamilyFromSources<DiTLoadOptions, DiTModel> =
-    familyLoaders(DIT_FAMILY).fromSources;
+    DiTModel.#loaders.fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static readonly fromSource: FamilyFromSource<DiTConfig, DiTLoadOptions, DiTModel> =
-    fromLoadedWeights(loadDiTWeights, (...args) => new DiTModel(...args));
+    DiTModel.#loaders.fromSource;
 
   /** The 2D sincos position embedding for a token grid (DiT: base size = the grid itself). */
   #positionEmbedding(gridH: number, gridW: number): Tensor {

@@ -9,7 +9,7 @@ import {
   loadLinear,
   loadStackedLinear,
 } from "../../src/nn/weight_loading.ts";
-import { type DiTConfig, hiddenSize } from "./config.ts";
+import type { DiTConfig } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
 import {
   checkBlockCount,
@@ -18,6 +18,7 @@ import {
   finiteWeights,
   type GpuWeight,
 } from "../../src/nn/weight_check.ts";
+import { patchTransformerShapes } from "../../src/nn/patch_transformer.ts";
 
 export interface DiTBlockWeights {
   timestepLinear1: LinearWeights;
@@ -41,27 +42,21 @@ export interface DiTWeights {
 
 /** Every tensor name of a DiT checkpoint with its shape. */
 export function expectedDiTShapes(config: DiTConfig): Map<string, number[]> {
-  const c = hiddenSize(config);
-  const p = config.patchSize;
-  const shapes = new Map<string, number[]>();
-  const linear = (name: string, out: number, inp: number) => {
-    shapes.set(`${name}.weight`, [out, inp]);
-    shapes.set(`${name}.bias`, [out]);
-  };
-  shapes.set("pos_embed.proj.weight", [c, config.inChannels, p, p]);
-  shapes.set("pos_embed.proj.bias", [c]);
+  const { shapes, width: c } = patchTransformerShapes(config);
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;
-    linear(`${b}.norm1.emb.timestep_embedder.linear_1`, c, 256);
-    linear(`${b}.norm1.emb.timestep_embedder.linear_2`, c, c);
+    shapes.linear(`${b}.norm1.emb.timestep_embedder.linear_1`, c, 256);
+    shapes.linear(`${b}.norm1.emb.timestep_embedder.linear_2`, c, c);
     shapes.set(`${b}.norm1.emb.class_embedder.embedding_table.weight`, [config.numClasses + 1, c]);
-    linear(`${b}.norm1.linear`, 6 * c, c);
-    for (const proj of ["to_q", "to_k", "to_v", "to_out.0"]) linear(`${b}.attn1.${proj}`, c, c);
-    linear(`${b}.ff.net.0.proj`, 4 * c, c);
-    linear(`${b}.ff.net.2`, c, 4 * c);
+    shapes.linear(`${b}.norm1.linear`, 6 * c, c);
+    for (const proj of ["to_q", "to_k", "to_v", "to_out.0"]) {
+      shapes.linear(`${b}.attn1.${proj}`, c, c);
+    }
+    shapes.linear(`${b}.ff.net.0.proj`, 4 * c, c);
+    shapes.linear(`${b}.ff.net.2`, c, 4 * c);
   }
-  linear("proj_out_1", 2 * c, c);
-  linear("proj_out_2", p * p * config.outChannels, c);
+  shapes.linear("proj_out_1", 2 * c, c);
+  shapes.linear("proj_out_2", config.patchSize ** 2 * config.outChannels, c);
   return shapes;
 }
 

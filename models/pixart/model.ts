@@ -22,9 +22,7 @@ import {
   type FamilyFromSource,
   type FamilyFromSources,
   type FamilyLoad,
-  familyLoaders,
-  fromLoadedWeights,
-  type ModelFamily,
+  transformerLoaders,
 } from "../../src/nn/model_family.ts";
 import { PatchTransformer } from "../../src/nn/patch_transformer.ts";
 import { parsePixArtConfig, pixartBaseSize, type PixArtConfig } from "./config.ts";
@@ -69,29 +67,28 @@ export class PixArtPass {
   }
 }
 
-const PIXART_FAMILY: ModelFamily<PixArtConfig, PixArtLoadOptions, PixArtModel> = {
-  kind: "model",
-  parse: parsePixArtConfig,
-  build: (...args) => PixArtModel.fromSource(...args),
-};
-
 export class PixArtModel extends PatchTransformer<PixArtConfig, PixArtWeights> {
   readonly family = "pixart" as const;
+
+  static readonly #loaders = transformerLoaders(
+    parsePixArtConfig,
+    loadPixArtWeights,
+    (...args) => new PixArtModel(...args),
+  );
 
   /**
    * Loads a diffusers PixArt transformer folder (`config.json` + safetensors, single or
    * sharded). Keys and shapes are all checked before any upload.
    */
-  static readonly load: FamilyLoad<PixArtLoadOptions, PixArtModel> =
-    familyLoaders(PIXART_FAMILY).load;
+  static readonly load: FamilyLoad<PixArtLoadOptions, PixArtModel> = PixArtModel.#loaders.load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
   static readonly fromSources: FamilyFromSources<PixArtLoadOptions, PixArtModel> =
-    familyLoaders(PIXART_FAMILY).fromSources;
+    PixArtModel.#loaders.fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static readonly fromSource: FamilyFromSource<PixArtConfig, PixArtLoadOptions, PixArtModel> =
-    fromLoadedWeights(loadPixArtWeights, (...args) => new PixArtModel(...args));
+    PixArtModel.#loaders.fromSource;
 
   /** The 2D sincos table for a token grid, relative to the trained grid (base_size). */
   #positionEmbedding(gridH: number, gridW: number): Tensor {

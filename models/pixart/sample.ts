@@ -1,20 +1,12 @@
 /** Text-to-latent sampling with PixArt from precomputed prompt embeddings, at any aspect ratio. */
 
-import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
-import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
-import { createScheduler } from "../../src/sampling/create_scheduler.ts";
-import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
+import { isGuided, type LoopResult } from "../../src/sampling/sample_loop.ts";
 import {
-  checkCfgScale,
-  initialNoise,
-  isGuided,
-  loopHooks,
-  type LoopResult,
-  runSamplingLoop,
-  type StepContext,
-} from "../../src/sampling/sample_loop.ts";
-import type { SamplerName, Scheduler } from "../../src/sampling/scheduler.ts";
+  type FamilySampleOptions,
+  runFamilySampling,
+  sampleSettings,
+} from "../../src/nn/family_sampling.ts";
 import { Tensor } from "../../src/tensor.ts";
 import { CaptionConditioning, type SizeConditions } from "../../src/nn/caption_conditioning.ts";
 import type { PixArtModel } from "./model.ts";
@@ -83,26 +75,13 @@ export function pixartLatentGrid(
   };
 }
 
-export interface PixArtSampleOptions extends PixArtResolution {
+/** Defaults: 20 steps, guidance 4.5, seed 0, DPM-Solver++(2M) as the PixArt pipelines. */
+export interface PixArtSampleOptions
+  extends PixArtResolution, FamilySampleOptions<CaptionConditioning> {
   /** One prompt embedding per sample. */
   prompts: readonly PromptEmbedding[];
   /** The negative (or empty) prompt's embedding; needed when guidance is on. */
   negative?: PromptEmbedding;
-  /** Denoising steps (default 20). */
-  steps?: number;
-  /** Guidance scale (default 4.5); ≤ 1 turns guidance off. */
-  cfgScale?: number;
-  /** Seed of the initial noise (default 0). Sample i uses stream (seed, i). */
-  seed?: number;
-  /** Default DPM-Solver++(2M), as the PixArt pipelines. */
-  sampler?: SamplerName;
-  scheduler?: Scheduler;
-  plan?: AttentionPlan;
-  runtime?: AttentionRuntime;
-  /** Initial noise [B, C, h, w] values instead of the seeded draw. */
-  noise?: Float32Array;
-  onStep?: (step: number, steps: number, stepSeconds: number) => void;
-  beforeStep?: (context: StepContext<CaptionConditioning>) => Promise<void> | void;
 }
 
 /** Checks the prompts against the model and guidance setting (before any GPU work). */
@@ -162,35 +141,16 @@ export async function samplePixArt(
   model: PixArtModel,
   options: PixArtSampleOptions,
 ): Promise<LoopResult> {
-  const { prompts, negative, steps = 20, cfgScale = 4.5, seed = 0 } = options;
-  const sampler = options.sampler ?? "dpm-solver++";
-  checkCfgScale(cfgScale);
-  const guided = isGuided(cfgScale);
+  const { prompts, negative } = options;
+  const settings = sampleSettings(options, { steps: 20, cfgScale: 4.5, sampler: "dpm-solver++" });
+  const guided = isGuided(settings.cfgScale);
   checkPrompts(model, prompts, negative, guided);
   const grid = pixartLatentGrid(model, options);
-  const batch = prompts.length;
-  const perSample = model.inChannels * grid.latentHeight * grid.latentWidth;
-  checkSamplingFits(model.gpu, {
+  return await runFamilySampling(model, options, {
     what: `PixArt at ${grid.height}×${grid.width} px`,
-    samples: batch,
-    modelBatch: guided ? 2 * batch : batch,
-    latentShape: [model.inChannels, grid.latentHeight, grid.latentWidth],
+    shape: [prompts.length, model.inChannels, grid.latentHeight, grid.latentWidth],
     tokens: model.tokens(grid.latentHeight, grid.latentWidth),
-    width: model.width,
+    settings,
+    conditioning: () => captionConditioning(model, prompts, guided ? negative : undefined, grid),
   });
-  const noise = initialNoise(options.noise, seed, batch, perSample);
-  const conditioning = captionConditioning(model, prompts, guided ? negative : undefined, grid);
-  try {
-    return await runSamplingLoop(model, {
-      noise,
-      shape: [batch, model.inChannels, grid.latentHeight, grid.latentWidth],
-      conditioning,
-      cfgScale,
-      scheduler: options.scheduler ??
-        createScheduler({ sampler, steps, seed, samples: batch, valuesPerSample: perSample }),
-      ...loopHooks(options),
-    });
-  } finally {
-    conditioning.release();
-  }
 }

@@ -7,6 +7,7 @@ import { loadFloat, loadLinear, loadStackedLinear } from "../../src/nn/weight_lo
 import type { LinearWeights } from "../../src/nn/layers.ts";
 import { type PixArtConfig, pixartWidth } from "./config.ts";
 import { checkBlockCount, checkWeights, finiteWeights } from "../../src/nn/weight_check.ts";
+import { patchTransformerShapes } from "../../src/nn/patch_transformer.ts";
 
 /** Width of the sinusoidal timestep and size features fed to the embedder MLPs. */
 export const PIXART_FREQUENCY_CHANNELS = 256;
@@ -50,38 +51,32 @@ export interface PixArtWeights {
 
 /** Every tensor name of a PixArt checkpoint with its shape. */
 export function expectedPixArtShapes(config: PixArtConfig): Map<string, number[]> {
-  const c = pixartWidth(config);
-  const p = config.patchSize;
-  const shapes = new Map<string, number[]>();
-  const linear = (name: string, out: number, inp: number) => {
-    shapes.set(`${name}.weight`, [out, inp]);
-    shapes.set(`${name}.bias`, [out]);
-  };
+  const { shapes, width: c } = patchTransformerShapes(config);
   const embedder = (name: string, width: number) => {
-    linear(`${name}.linear_1`, width, PIXART_FREQUENCY_CHANNELS);
-    linear(`${name}.linear_2`, width, width);
+    shapes.linear(`${name}.linear_1`, width, PIXART_FREQUENCY_CHANNELS);
+    shapes.linear(`${name}.linear_2`, width, width);
   };
-  shapes.set("pos_embed.proj.weight", [c, config.inChannels, p, p]);
-  shapes.set("pos_embed.proj.bias", [c]);
   embedder("adaln_single.emb.timestep_embedder", c);
   if (config.useAdditionalConditions) {
     embedder("adaln_single.emb.resolution_embedder", c / 3);
     embedder("adaln_single.emb.aspect_ratio_embedder", c / 3);
   }
-  linear("adaln_single.linear", 6 * c, c);
-  linear("caption_projection.linear_1", c, config.captionChannels);
-  linear("caption_projection.linear_2", c, c);
+  shapes.linear("adaln_single.linear", 6 * c, c);
+  shapes.linear("caption_projection.linear_1", c, config.captionChannels);
+  shapes.linear("caption_projection.linear_2", c, c);
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;
     shapes.set(`${b}.scale_shift_table`, [6, c]);
     for (const attn of ["attn1", "attn2"]) {
-      for (const proj of ["to_q", "to_k", "to_v", "to_out.0"]) linear(`${b}.${attn}.${proj}`, c, c);
+      for (const proj of ["to_q", "to_k", "to_v", "to_out.0"]) {
+        shapes.linear(`${b}.${attn}.${proj}`, c, c);
+      }
     }
-    linear(`${b}.ff.net.0.proj`, 4 * c, c);
-    linear(`${b}.ff.net.2`, c, 4 * c);
+    shapes.linear(`${b}.ff.net.0.proj`, 4 * c, c);
+    shapes.linear(`${b}.ff.net.2`, c, 4 * c);
   }
   shapes.set("scale_shift_table", [2, c]);
-  linear("proj_out", p * p * config.outChannels, c);
+  shapes.linear("proj_out", config.patchSize ** 2 * config.outChannels, c);
   return shapes;
 }
 

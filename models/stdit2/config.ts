@@ -14,6 +14,7 @@ import {
   optionalString,
 } from "../../src/io/config.ts";
 import { checkFieldRanges, CONFIG_BOUNDS as B } from "../../src/io/config.ts";
+import { configHash } from "../dit/config.ts";
 
 export interface STDiT2Config {
   depth: number;
@@ -122,20 +123,10 @@ export function headDim(config: STDiT2Config): number {
   return config.hiddenSize / config.numHeads;
 }
 
-/**
- * A short stable hash of the config and `extra` settings (FNV-1a over canonical JSON), for plan
- * files.
- */
+/** configHash over the config and `extra` settings (those a plan also depends on). */
 export function stdit2ConfigHash(
   config: STDiT2Config,
   extra: Readonly<Record<string, number>> = {},
 ): string {
-  const all = { ...config, ...extra };
-  const text = JSON.stringify(all, Object.keys(all).sort());
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, "0");
+  return configHash({ ...config, ...extra });
 }

@@ -28,9 +28,7 @@ import {
   type FamilyFromSource,
   type FamilyFromSources,
   type FamilyLoad,
-  familyLoaders,
-  fromLoadedWeights,
-  type ModelFamily,
+  transformerLoaders,
   TransformerShape,
 } from "../../src/nn/model_family.ts";
 import {
@@ -98,12 +96,6 @@ export class STDiT2Pass implements StagedPass {
   }
 }
 
-const STDIT2_FAMILY: ModelFamily<STDiT2Config, STDiT2LoadOptions, STDiT2Model> = {
-  kind: "model",
-  parse: parseSTDiT2Config,
-  build: (...args) => STDiT2Model.fromSource(...args),
-};
-
 export class STDiT2Model extends TransformerShape {
   readonly family = "stdit2" as const;
   #positions = new Map<string, Tensor>();
@@ -119,20 +111,25 @@ export class STDiT2Model extends TransformerShape {
     super(config.inChannels, config.outChannels, config.depth, config.hiddenSize);
   }
 
+  static readonly #loaders = transformerLoaders(
+    parseSTDiT2Config,
+    loadSTDiT2Weights,
+    (...args) => new STDiT2Model(...args),
+  );
+
   /**
    * Loads an Open-Sora STDiT2 folder (`config.json` + `*.safetensors`, possibly sharded). Keys
    * and shapes are all checked before any upload.
    */
-  static readonly load: FamilyLoad<STDiT2LoadOptions, STDiT2Model> =
-    familyLoaders(STDIT2_FAMILY).load;
+  static readonly load: FamilyLoad<STDiT2LoadOptions, STDiT2Model> = STDiT2Model.#loaders.load;
 
   /** Builds a model from a config.json value and a tensor source (bytes, a URL, memory). */
   static readonly fromSources: FamilyFromSources<STDiT2LoadOptions, STDiT2Model> =
-    familyLoaders(STDIT2_FAMILY).fromSources;
+    STDiT2Model.#loaders.fromSources;
 
   /** Builds a model from any tensor source (a checkpoint, or weights made in memory). */
   static readonly fromSource: FamilyFromSource<STDiT2Config, STDiT2LoadOptions, STDiT2Model> =
-    fromLoadedWeights(loadSTDiT2Weights, (...args) => new STDiT2Model(...args));
+    STDiT2Model.#loaders.fromSource;
 
   get heads(): number {
     return this.config.numHeads;
@@ -300,7 +297,7 @@ export class STDiT2Model extends TransformerShape {
     modulation: Tensor,
     attention?: AttentionRuntime,
   ): Tensor {
-    const [batch, tokens, channels] = h.shape;
+    const [batch, , channels] = h.shape;
     const { frames, tokensPerFrame } = pass.grid;
     const normed = layerNormModulate(h, NORM_EPS, modulation, 0, 1);
     const perFrame = normed.reshape([batch * frames, tokensPerFrame, channels]);
@@ -314,11 +311,7 @@ export class STDiT2Model extends TransformerShape {
       (qkv) => this.#normalizeQk(qkv, w.attn),
     );
     perFrame.release();
-    const flat = attended.reshape([batch, tokens, channels]);
-    attended.release();
-    const out = gatedResidualAdd(h, flat, modulation, 2);
-    flat.release();
-    return out;
+    return this.#gatedResidual(h, attended, modulation);
   }
 
   /** h + gate · attn_temp(…) over each token position's T frames, with RoPE on q and k. */
@@ -328,7 +321,7 @@ export class STDiT2Model extends TransformerShape {
     w: STDiT2BlockWeights,
     modulation: Tensor,
   ): Tensor {
-    const [batch, tokens, channels] = h.shape;
+    const [batch, , channels] = h.shape;
     const { frames, tokensPerFrame } = pass.grid;
     const normed = layerNormModulate(h, NORM_EPS, modulation, 0, 1);
     const frameMajor = normed.reshape([batch, frames, tokensPerFrame, channels]);
@@ -354,8 +347,13 @@ export class STDiT2Model extends TransformerShape {
     projected.release();
     const back = swapMiddleAxes(grouped); // [B, T, S, C]
     grouped.release();
-    const flat = back.reshape([batch, tokens, channels]);
-    back.release();
+    return this.#gatedResidual(h, back, modulation);
+  }
+
+  /** h + gate · attended, with `attended` (consumed) read back as h's [B, T·S, C]. */
+  #gatedResidual(h: Tensor, attended: Tensor, modulation: Tensor): Tensor {
+    const flat = attended.reshape(h.shape);
+    attended.release();
     const out = gatedResidualAdd(h, flat, modulation, 2);
     flat.release();
     return out;

@@ -4,23 +4,15 @@
  * ε channels, IDDPM (respaced DDPM with learned-range variance) over 100 steps.
  */
 
-import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
-import type { AttentionPlan } from "../../src/compression/plan.ts";
 import { OptionError } from "../../src/errors.ts";
-import { createScheduler } from "../../src/sampling/create_scheduler.ts";
 import { DdpmScheduler } from "../../src/sampling/ddpm.ts";
 import { batchNoise } from "../../src/sampling/prng.ts";
-import { checkSamplingFits } from "../../src/sampling/run_estimate.ts";
+import { isGuided, type LoopResult } from "../../src/sampling/sample_loop.ts";
 import {
-  checkCfgScale,
-  initialNoise,
-  isGuided,
-  loopHooks,
-  type LoopResult,
-  runSamplingLoop,
-  type StepContext,
-} from "../../src/sampling/sample_loop.ts";
-import type { SamplerName, Scheduler } from "../../src/sampling/scheduler.ts";
+  type FamilySampleOptions,
+  runFamilySampling,
+  sampleSettings,
+} from "../../src/nn/family_sampling.ts";
 import { checkPromptEmbedding, type PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
 import type { STDiT2Model } from "./model.ts";
 import { VideoConditioning } from "./conditioning.ts";
@@ -87,26 +79,15 @@ export function latentVideo(size: VideoSize = {}): LatentVideo {
   };
 }
 
-export interface STDiT2SampleOptions extends VideoSize {
+/**
+ * Defaults: 100 steps, guidance 7, seed 0, "ddpm" (Open-Sora's IDDPM; DDIM and DPM-Solver++ drop
+ * the variance channels).
+ */
+export interface STDiT2SampleOptions extends VideoSize, FamilySampleOptions<VideoConditioning> {
   /** One prompt embedding per sample ([L, caption_channels] with a mask of L entries). */
   prompts: readonly PromptEmbedding[];
-  /** Denoising steps (default 100). */
-  steps?: number;
-  /** Guidance scale (default 7); ≤ 1 turns guidance off. */
-  cfgScale?: number;
   /** ε channels guidance applies to (default 3, Open-Sora's cfg_channel). */
   guidedChannels?: number;
-  /** Seed of the initial and per-step noise (default 0). Sample i uses stream (seed, i). */
-  seed?: number;
-  /** Default "ddpm" (Open-Sora's IDDPM); DDIM and DPM-Solver++ drop the variance channels. */
-  sampler?: SamplerName;
-  scheduler?: Scheduler;
-  plan?: AttentionPlan;
-  runtime?: AttentionRuntime;
-  /** Initial noise [B, C, T, h, w] values instead of the seeded draw. */
-  noise?: Float32Array;
-  onStep?: (step: number, steps: number, stepSeconds: number) => void;
-  beforeStep?: (context: StepContext<VideoConditioning>) => Promise<void> | void;
 }
 
 /** Checks prompts against the model: width, and at most model_max_length tokens. */
@@ -166,7 +147,7 @@ export async function sampleSTDiT2(
   model: STDiT2Model,
   options: STDiT2SampleOptions,
 ): Promise<LoopResult> {
-  const { prompts, steps = 100, cfgScale = 7, seed = 0, sampler = "ddpm" } = options;
+  const { prompts } = options;
   const guidedChannels = options.guidedChannels ?? Math.min(3, model.inChannels);
   if (
     !Number.isInteger(guidedChannels) || guidedChannels < 0 || guidedChannels > model.inChannels
@@ -178,38 +159,25 @@ export async function sampleSTDiT2(
   const video = latentVideo(options);
   const batch = prompts.length;
   const shape = [batch, model.inChannels, video.frames, video.latentHeight, video.latentWidth];
+  const settings = sampleSettings(options, { steps: 100, cfgScale: 7, sampler: "ddpm" });
+  const { steps, seed } = settings;
   const perSample = shape.slice(1).reduce((a, d) => a * d, 1);
-  checkCfgScale(cfgScale);
   const grid = model.grid(video.frames, video.latentHeight, video.latentWidth);
-  checkSamplingFits(model.gpu, {
+  return await runFamilySampling(model, options, {
     what: `STDiT2 at ${video.frames} frames of ${video.height}×${video.width} px`,
-    samples: batch,
-    modelBatch: isGuided(cfgScale) ? 2 * batch : batch,
-    latentShape: shape.slice(1),
+    shape,
     tokens: grid.frames * grid.tokensPerFrame,
-    width: model.width,
+    settings,
+    guidedChannels,
+    familyScheduler: settings.sampler === "ddpm"
+      ? () =>
+        new DdpmScheduler(
+          steps,
+          (step) => batchNoise(seed, batch, perSample, step + 1),
+          {},
+          { float32Betas: true },
+        )
+      : undefined,
+    conditioning: () => videoConditioning(model, prompts, video, isGuided(settings.cfgScale)),
   });
-  const noise = initialNoise(options.noise, seed, batch, perSample);
-  const scheduler = options.scheduler ?? (sampler === "ddpm"
-    ? new DdpmScheduler(
-      steps,
-      (step) => batchNoise(seed, batch, perSample, step + 1),
-      {},
-      { float32Betas: true },
-    )
-    : createScheduler({ sampler, steps, seed, samples: batch, valuesPerSample: perSample }));
-  const conditioning = videoConditioning(model, prompts, video, isGuided(cfgScale));
-  try {
-    return await runSamplingLoop(model, {
-      noise,
-      shape,
-      conditioning,
-      cfgScale,
-      guidedChannels,
-      scheduler,
-      ...loopHooks(options),
-    });
-  } finally {
-    conditioning.release();
-  }
 }

@@ -9,6 +9,7 @@ import type { LinearWeights } from "../../src/nn/layers.ts";
 import { headDim, type STDiT2Config } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
 import { checkBlockCount, checkWeights, finiteWeights } from "../../src/nn/weight_check.ts";
+import { ShapeTable } from "../../src/nn/shape_table.ts";
 
 /** Sinusoid width every scalar embedder (timestep, size, frames, fps) starts from. */
 export const SINUSOID_CHANNELS = 256;
@@ -72,26 +73,21 @@ export function expectedSTDiT2Shapes(config: STDiT2Config): Map<string, number[]
   const c = config.hiddenSize;
   const d = headDim(config);
   const [pt, ph, pw] = config.patchSize;
-  const shapes = new Map<string, number[]>();
-  const linear = (name: string, out: number, inp: number) => {
-    shapes.set(`${name}.weight`, [out, inp]);
-    shapes.set(`${name}.bias`, [out]);
-  };
+  const shapes = new ShapeTable();
   const embedder = (name: string, width: number) => {
-    linear(`${name}.mlp.0`, width, SINUSOID_CHANNELS);
-    linear(`${name}.mlp.2`, width, width);
+    shapes.linear(`${name}.mlp.0`, width, SINUSOID_CHANNELS);
+    shapes.linear(`${name}.mlp.2`, width, width);
   };
-  shapes.set("x_embedder.proj.weight", [c, config.inChannels, pt, ph, pw]);
-  shapes.set("x_embedder.proj.bias", [c]);
+  shapes.biased("x_embedder.proj", [c, config.inChannels, pt, ph, pw]);
   embedder("t_embedder", c);
   embedder("csize_embedder", c / 3);
   embedder("ar_embedder", c / 3);
   embedder("fl_embedder", c);
   embedder("fps_embedder", c);
-  linear("t_block.1", 6 * c, c);
-  linear("t_block_temp.1", 3 * c, c);
-  linear("y_embedder.y_proj.fc1", c, config.captionChannels);
-  linear("y_embedder.y_proj.fc2", c, c);
+  shapes.linear("t_block.1", 6 * c, c);
+  shapes.linear("t_block_temp.1", 3 * c, c);
+  shapes.linear("y_embedder.y_proj.fc1", c, config.captionChannels);
+  shapes.linear("y_embedder.y_proj.fc2", c, c);
   shapes.set("y_embedder.y_embedding", [config.modelMaxLength, config.captionChannels]);
   shapes.set("rope.freqs", [d / 2]);
   for (let i = 0; i < config.depth; i++) {
@@ -99,21 +95,21 @@ export function expectedSTDiT2Shapes(config: STDiT2Config): Map<string, number[]
     shapes.set(`${b}.scale_shift_table`, [6, c]);
     shapes.set(`${b}.scale_shift_table_temporal`, [3, c]);
     for (const attn of ["attn", "attn_temp"]) {
-      linear(`${b}.${attn}.qkv`, 3 * c, c);
-      linear(`${b}.${attn}.proj`, c, c);
+      shapes.linear(`${b}.${attn}.qkv`, 3 * c, c);
+      shapes.linear(`${b}.${attn}.proj`, c, c);
       if (config.qkNorm) {
         shapes.set(`${b}.${attn}.q_norm.weight`, [d]);
         shapes.set(`${b}.${attn}.k_norm.weight`, [d]);
       }
     }
-    linear(`${b}.cross_attn.q_linear`, c, c);
-    linear(`${b}.cross_attn.kv_linear`, 2 * c, c);
-    linear(`${b}.cross_attn.proj`, c, c);
-    linear(`${b}.mlp.fc1`, config.mlpHidden, c);
-    linear(`${b}.mlp.fc2`, c, config.mlpHidden);
+    shapes.linear(`${b}.cross_attn.q_linear`, c, c);
+    shapes.linear(`${b}.cross_attn.kv_linear`, 2 * c, c);
+    shapes.linear(`${b}.cross_attn.proj`, c, c);
+    shapes.linear(`${b}.mlp.fc1`, config.mlpHidden, c);
+    shapes.linear(`${b}.mlp.fc2`, c, config.mlpHidden);
   }
   shapes.set("final_layer.scale_shift_table", [2, c]);
-  linear(
+  shapes.linear(
     "final_layer.linear",
     config.patchSize.reduce((a, p) => a * p, 1) * config.outChannels,
     c,

@@ -28,16 +28,20 @@ function wrap(path: string, what: string, error: unknown): CheckpointError {
   return new CheckpointError(`${path}: not a valid ${what} (${(error as Error).message})`);
 }
 
+/** `folder/name` parsed; a read or parse failure is a CheckpointError naming the file. */
+async function readJson(folder: Folder, name: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readText(folder, name));
+  } catch (e) {
+    throw wrap(folder.pathOf(name), "JSON file", e);
+  }
+}
+
 /** `extra_ids` of tokenizer_config.json (100 when absent, as transformers' T5Tokenizer). */
 async function extraIds(folder: Folder): Promise<number> {
   if ((await folder.kind("tokenizer_config.json")) !== "file") return DEFAULT_EXTRA_IDS;
   const path = folder.pathOf("tokenizer_config.json");
-  let config: unknown;
-  try {
-    config = JSON.parse(await readText(folder, "tokenizer_config.json"));
-  } catch (e) {
-    throw wrap(path, "JSON file", e);
-  }
+  const config = await readJson(folder, "tokenizer_config.json");
   const value = (config as Record<string, unknown> | null)?.["extra_ids"];
   if (value === undefined) return DEFAULT_EXTRA_IDS;
   if (!Number.isInteger(value) || (value as number) < 0) {
@@ -64,12 +68,7 @@ export async function loadT5Tokenizer(folder: Folder): Promise<T5TokenizerFiles>
   }
   if ((await folder.kind("tokenizer.json")) === "file") {
     const path = folder.pathOf("tokenizer.json");
-    let json: unknown;
-    try {
-      json = JSON.parse(await readText(folder, "tokenizer.json"));
-    } catch (e) {
-      throw wrap(path, "JSON file", e);
-    }
+    const json = await readJson(folder, "tokenizer.json");
     let tokenizer: T5Tokenizer;
     try {
       tokenizer = T5Tokenizer.fromTokenizerJson(json, path);

@@ -8,6 +8,7 @@ import type { Gpu } from "../../src/gpu/context.ts";
 import type { TensorSource } from "../../src/io/safetensors.ts";
 import { Tensor } from "../../src/tensor.ts";
 import type { VaeConfig } from "./config.ts";
+import { loadLinear } from "../../src/nn/weight_loading.ts";
 import {
   checkWeightBindings,
   checkWeights,
@@ -152,33 +153,20 @@ export function expectedVaeShapes(config: VaeConfig, source?: TensorSource): Map
  */
 export type VaeWeightDtype = "f32" | "f16";
 
-async function upload(
-  gpu: Gpu,
-  source: TensorSource,
-  name: string,
-  dtype: VaeWeightDtype = "f32",
-): Promise<Tensor> {
-  const data = await source.readFloat32(name);
-  return Tensor.fromArray(gpu, data, source.info(name).shape, dtype, name);
-}
+// A conv's and an affine GroupNorm's tensors are the same `weight` + `bias` pair as a linear
+// layer's: the weight stored as `dtype`, the bias (and a norm's weight) in f32.
 
-async function loadConv(
+function loadConv(
   gpu: Gpu,
   source: TensorSource,
   name: string,
   dtype: VaeWeightDtype,
 ): Promise<ConvWeights> {
-  return {
-    weight: await upload(gpu, source, `${name}.weight`, dtype),
-    bias: await upload(gpu, source, `${name}.bias`),
-  };
+  return loadLinear(gpu, source, name, dtype);
 }
 
-async function loadNorm(gpu: Gpu, source: TensorSource, name: string): Promise<NormWeights> {
-  return {
-    weight: await upload(gpu, source, `${name}.weight`),
-    bias: await upload(gpu, source, `${name}.bias`),
-  };
+function loadNorm(gpu: Gpu, source: TensorSource, name: string): Promise<NormWeights> {
+  return loadLinear(gpu, source, name, "f32");
 }
 
 async function loadResnet(

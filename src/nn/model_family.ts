@@ -115,6 +115,27 @@ export function fromLoadedWeights<Config, Options extends WeightLoadOptions, Wei
   };
 }
 
+/** A transformer family's `load`, `fromSources` and `fromSource`. */
+export interface TransformerLoaders<Config, Options, Model> {
+  load: FamilyLoad<Options, Model>;
+  fromSources: FamilyFromSources<Options, Model>;
+  fromSource: FamilyFromSource<Config, Options, Model>;
+}
+
+/**
+ * The static loaders of a transformer model class, from its config parser, its weight loader and
+ * its constructor: a folder or a config value is parsed, the weights checked and loaded, and the
+ * model constructed.
+ */
+export function transformerLoaders<Config, Options extends WeightLoadOptions, Weights, Model>(
+  parse: (raw: JsonConfig, path: string) => Config,
+  loadWeights: Parameters<typeof fromLoadedWeights<Config, Options, Weights, Model>>[0],
+  construct: (gpu: Gpu, config: Config, weights: Weights, name: string) => Model,
+): TransformerLoaders<Config, Options, Model> {
+  const fromSource = fromLoadedWeights<Config, Options, Weights, Model>(loadWeights, construct);
+  return { ...familyLoaders({ kind: "model", parse, build: fromSource }), fromSource };
+}
+
 /** The sizes callers ask every transformer for. */
 export class TransformerShape {
   constructor(

@@ -8,6 +8,7 @@ import { Tensor } from "../tensor.ts";
 import type { Gpu } from "../gpu/context.ts";
 import { TransformerShape } from "./model_family.ts";
 import { releaseWeights } from "./weight_loading.ts";
+import { ShapeTable } from "./shape_table.ts";
 
 /** The geometry every 2D patch transformer's config.json gives (DiT and PixArt). */
 export interface PatchTransformerConfig {
@@ -20,6 +21,20 @@ export interface PatchTransformerConfig {
   numLayers: number;
   numHeads: number;
   headDim: number;
+}
+
+/**
+ * The start of a 2D patch transformer's shape table: its patch embedding conv `pos_embed.proj`
+ * [C, inChannels, p, p], with the width C = heads · head dim.
+ */
+export function patchTransformerShapes(
+  config: PatchTransformerConfig,
+): { shapes: ShapeTable; width: number } {
+  const { numHeads, headDim, inChannels, patchSize: p } = config;
+  const width = numHeads * headDim;
+  const shapes = new ShapeTable();
+  shapes.biased("pos_embed.proj", [width, inChannels, p, p]);
+  return { shapes, width };
 }
 
 export abstract class PatchTransformer<
