@@ -1,0 +1,36 @@
+/**
+ * Runs one linear launch a given number of times at a DiT-XL/2 shape, for counting its
+ * instructions under valgrind (the difference between runs with n and 1 launches is n − 1
+ * launches' worth, without Deno's and Mesa's start-up). Trials off: the fixed default kernel.
+ *
+ *   LP_NUM_THREADS=1 valgrind --tool=callgrind --separate-threads=yes deno run -A \
+ *     --unstable-webgpu bench/linear_once.ts --m 512 --k 1152 --n 1152 --launches 3
+ */
+
+import { parseArgs } from "node:util";
+import { linear } from "../src/ops/linear.ts";
+import { Tensor } from "../src/tensor.ts";
+import { getGpu } from "../deno.ts";
+
+const { values } = parseArgs({
+  options: {
+    m: { type: "string", default: "512" },
+    k: { type: "string", default: "1152" },
+    n: { type: "string", default: "1152" },
+    launches: { type: "string", default: "1" },
+  },
+});
+const [m, k, n, launches] = [values.m, values.k, values.n, values.launches].map(Number);
+const gpu = await getGpu({ kernelTrials: false });
+const fill = (length: number) => Float32Array.from({ length }, (_, i) => Math.sin(i));
+const x = Tensor.fromArray(gpu, fill(m * k), [m, k]);
+const w = Tensor.fromArray(gpu, fill(n * k), [n, k]);
+linear(x, w).release(); // compile and pack the weight outside the counted launches
+await gpu.sync();
+const start = performance.now();
+for (let i = 0; i < launches; i++) linear(x, w).release();
+await gpu.sync();
+console.log(
+  `linear ${m}×${k}→${n}: ${launches} launches, ` +
+    `${((performance.now() - start) / launches).toFixed(1)} ms each`,
+);
