@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { commandValues } from "./args.ts";
 import { compress } from "../calibrate/compress.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
 import { DiTModel } from "../models/dit/model.ts";
@@ -188,23 +188,17 @@ export async function runDemo(settings: DemoSettings): Promise<void> {
 }
 
 export async function demoCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      out: { type: "string", default: "out/demo" },
-      thresholds: { type: "string", default: "0.025,0.05,0.1,0.15" },
-      samples: { type: "string" },
-      steps: { type: "string" },
-      "n-calib": { type: "string" },
-      seed: { type: "string" },
-      model: { type: "string", default: DEFAULT_MODEL },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = commandValues(args, {
+    out: { type: "string", default: "out/demo" },
+    thresholds: { type: "string", default: "0.025,0.05,0.1,0.15" },
+    samples: { type: "string" },
+    steps: { type: "string" },
+    "n-calib": { type: "string" },
+    seed: { type: "string" },
+    model: { type: "string", default: DEFAULT_MODEL },
+    help: { type: "boolean", default: false },
+  }, HELP);
+  if (!values) return;
   const thresholds = values.thresholds!.split(",").map((t) => numberOption(t, "thresholds", NaN));
   if (thresholds.some((t) => !(t > 0))) {
     throw new OptionError(`--thresholds must be positive numbers`);

@@ -1,7 +1,9 @@
 /** A one-line warning before a sampling run that will take very long. */
 
 import { type CostShape, fullPlan, planCost } from "../src/compression/plan.ts";
+import { type PlanFile, planOf } from "../src/compression/plan_file.ts";
 import type { Gpu } from "../src/gpu/context.ts";
+import { isGuided } from "../src/sampling/sample_loop.ts";
 import { formatSeconds } from "./progress.ts";
 
 function formatDuration(seconds: number): string {
@@ -42,4 +44,25 @@ export function warnIfLongRun(
     `${gpu.cpuKernels ? "CPU" : "GPU"} adapter that is about ${formatDuration(seconds)}`;
   console.error(line);
   return line;
+}
+
+/** warnIfLongRun for `count` samples at the settings the run resolved to (guidance runs two rows). */
+export function warnIfLongSampling(
+  gpu: Gpu,
+  shape: CostShape,
+  layers: number,
+  settings: { steps: number; cfgScale: number },
+  count: number,
+): string | null {
+  const samples = count * (isGuided(settings.cfgScale) ? 2 : 1);
+  return warnIfLongRun(gpu, shape, { layers, steps: settings.steps, samples });
+}
+
+/** Prints what the plan at `path` costs against full attention. */
+export function logPlanCost(path: string, plan: PlanFile, shape: CostShape): void {
+  const cost = planCost(planOf(plan), shape);
+  console.log(
+    `plan ${path}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
+      `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
+  );
 }

@@ -1,33 +1,26 @@
 /** `generate`: class-conditional samples from a DiT folder to a PNG grid. */
 
-import { parseArgs } from "node:util";
+import { commandValues } from "./args.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
 import { DiTModel } from "../models/dit/model.ts";
 import { checkLabels, sampleDiT } from "../models/dit/sample.ts";
-import { planCost } from "../src/compression/plan.ts";
-import { planSettings } from "../src/compression/plan_file.ts";
 import { ditCostShape } from "../models/dit/cost.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { parseLabels, readLabelInfo } from "./labels.ts";
 import { ProgressBar } from "./progress.ts";
-import {
-  cfgOption,
-  colsOption,
-  dtypeOption,
-  positiveIntegerOption,
-  samplerOption,
-  SAMPLING_OPTIONS,
-  seedOption,
-} from "./options.ts";
-import { checkOutputPath, getGpu, loadPlan, localFolder } from "../deno.ts";
+import { colsOption, SAMPLING_OPTIONS } from "./options.ts";
+import { samplingSettings } from "./settings.ts";
+import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
-import { warnIfLongRun } from "./estimate.ts";
+import { logPlanCost, warnIfLongSampling } from "./estimate.ts";
 import { ditTarget } from "../calibrate/targets/mod.ts";
 
 export const DEFAULT_MODEL = new URL("../assets/tiny-fmnist", import.meta.url).pathname;
+
+const GENERATE_DEFAULTS = { steps: 20, sampler: "ddim", cfgScale: 4 } as const;
 
 const HELP = `deno task generate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
@@ -43,33 +36,18 @@ const HELP = `deno task generate [options]
   --cols N          grid columns`;
 
 export async function generateCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: "string", default: DEFAULT_MODEL },
-      labels: { type: "string", default: "all" },
-      ...SAMPLING_OPTIONS,
-      out: { type: "string", default: "out/samples.png" },
-      cols: { type: "string" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = commandValues(args, {
+    model: { type: "string", default: DEFAULT_MODEL },
+    labels: { type: "string", default: "all" },
+    ...SAMPLING_OPTIONS,
+    out: { type: "string", default: "out/samples.png" },
+    cols: { type: "string" },
+  }, HELP);
+  if (!values) return;
   // Every option, the plan and the output path are checked before loading or GPU work.
-  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
-  const dtype = dtypeOption(values.dtype);
-  const seed = seedOption(values.seed);
+  const { dtype, requested, resolved } = await samplingSettings(values, GENERATE_DEFAULTS);
+  const { seed, plan } = requested;
   colsOption(values.cols);
-  const requested = {
-    steps: positiveIntegerOption(values.steps, "steps"),
-    sampler,
-    cfgScale: cfgOption(values.cfg),
-  };
-  const plan = values.plan ? await loadPlan(values.plan) : undefined;
-  // Left undefined when not given, so the plan's values apply and a contradicting one is refused.
-  const settings = planSettings(plan, requested, { steps: 20, sampler: "ddim", cfgScale: 4 });
   await checkOutputPath(values.out!);
   const info = await readLabelInfo(values.model!);
   const gpu = await getGpu();
@@ -85,12 +63,9 @@ export async function generateCommand(args: string[]): Promise<void> {
   checkLabels(model, labels);
   const cols = colsOption(values.cols, labels.length);
   const compressed = plan ? await CompressedSampler.fromPlan(ditTarget(model), plan) : null;
-  const { steps } = settings;
-  warnIfLongRun(gpu, ditCostShape(config, model.tokens()), {
-    layers: model.layers,
-    steps,
-    samples: labels.length * (settings.cfgScale > 1 ? 2 : 1),
-  });
+  const { steps } = resolved;
+  const costShape = ditCostShape(config, model.tokens());
+  warnIfLongSampling(gpu, costShape, model.layers, resolved, labels.length);
   const progress = new ProgressBar("sampling", steps);
   const started = performance.now();
   const onStep = (step: number) => progress.update(step + 1);
@@ -99,9 +74,9 @@ export async function generateCommand(args: string[]): Promise<void> {
     : await sampleDiT(model, {
       labels,
       steps,
-      cfgScale: settings.cfgScale,
+      cfgScale: resolved.cfgScale,
       seed,
-      sampler: settings.sampler,
+      sampler: resolved.sampler,
       onStep,
     });
   progress.done();
@@ -118,14 +93,6 @@ export async function generateCommand(args: string[]): Promise<void> {
   console.log(
     `wrote ${values.out}: ${labels.length} samples (${names.join(", ")}) in ${seconds.toFixed(1)}s`,
   );
-  if (compressed) {
-    const cost = planCost(compressed.plan, ditCostShape(config, model.tokens()));
-    console.log(
-      `plan ${values.plan}: attention MACs ${
-        (100 * cost.attentionMacsFraction).toFixed(1)
-      }% of full, ` +
-        `model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
-    );
-  }
+  if (plan) logPlanCost(values.plan!, plan, costShape);
   model.release();
 }

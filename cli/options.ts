@@ -103,24 +103,22 @@ export function positiveIntegerOption(
   return n;
 }
 
-/** parseArgs options of every command that samples: settings a plan may fix, weights, help. */
-export const SAMPLING_OPTIONS = {
+/** parseArgs options of every command that samples or calibrates (defaults are the family's). */
+const RUN_OPTIONS = {
   steps: { type: "string" },
   cfg: { type: "string" },
   seed: { type: "string" },
   sampler: { type: "string" },
-  plan: { type: "string" },
   dtype: { type: "string", default: "f32" },
   help: { type: "boolean", default: false },
 } as const;
 
-/** parseArgs options of every calibrating command (the sampler's default is the family's). */
+/** parseArgs options of every command that samples: settings a plan may fix, weights, help. */
+export const SAMPLING_OPTIONS = { ...RUN_OPTIONS, plan: { type: "string" } } as const;
+
+/** parseArgs options of every calibrating command. */
 export const CALIBRATION_OPTIONS = {
+  ...RUN_OPTIONS,
   threshold: { type: "string" },
-  steps: { type: "string" },
-  cfg: { type: "string" },
   window: { type: "string" },
-  seed: { type: "string" },
-  dtype: { type: "string", default: "f32" },
-  help: { type: "boolean", default: false },
 } as const;

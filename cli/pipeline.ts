@@ -1,34 +1,20 @@
 /** `pipeline`: ImageNet-class images from a DiT transformer + VAE (a diffusers DiTPipeline). */
 
-import { parseArgs } from "node:util";
+import { commandValues } from "./args.ts";
 import { DiTPipeline } from "../models/dit/pipeline.ts";
-import { ditPlanFit } from "../models/dit/cost.ts";
-import { planOf, planSettings } from "../src/compression/plan_file.ts";
-import { planCost } from "../src/compression/plan.ts";
 import { OptionError } from "../src/errors.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { splitImages, writeImageGrid } from "./images.ts";
 import { GenerationProgress } from "./progress.ts";
-import {
-  cfgOption,
-  colsOption,
-  dtypeOption,
-  numberOption,
-  samplerOption,
-  SAMPLING_OPTIONS,
-  seedOption,
-} from "./options.ts";
-import {
-  checkOutputPath,
-  getGpu,
-  loadPlan,
-  localFolder,
-  readSchedulerConfigFile,
-} from "../deno.ts";
+import { colsOption, numberOption, SAMPLING_OPTIONS } from "./options.ts";
+import { samplingSettings } from "./settings.ts";
+import { checkOutputPath, getGpu, localFolder, readSchedulerConfigFile } from "../deno.ts";
 import { ditCostShape } from "../models/dit/cost.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
-import { warnIfLongRun } from "./estimate.ts";
+import { logPlanCost, warnIfLongSampling } from "./estimate.ts";
+
+const PIPELINE_DEFAULTS = { steps: 50, sampler: "ddim", cfgScale: 4 } as const;
 
 const HELP = `deno task pipeline [options]
   --pipeline ROOT     diffusers DiT pipeline folder: transformer/, vae/,
@@ -64,25 +50,19 @@ function separatePath(grid: string, index: number, label: number): string {
 }
 
 export async function pipelineCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      pipeline: { type: "string" },
-      transformer: { type: "string" },
-      vae: { type: "string" },
-      scheduler: { type: "string" },
-      labels: { type: "string", default: "207" },
-      ...SAMPLING_OPTIONS,
-      batch: { type: "string" },
-      out: { type: "string", default: "out/dit.png" },
-      separate: { type: "boolean", default: false },
-      cols: { type: "string" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = commandValues(args, {
+    pipeline: { type: "string" },
+    transformer: { type: "string" },
+    vae: { type: "string" },
+    scheduler: { type: "string" },
+    labels: { type: "string", default: "207" },
+    ...SAMPLING_OPTIONS,
+    batch: { type: "string" },
+    out: { type: "string", default: "out/dit.png" },
+    separate: { type: "boolean", default: false },
+    cols: { type: "string" },
+  }, HELP);
+  if (!values) return;
   // Every option is checked before gigabytes of weights are read.
   const root = values.pipeline;
   if (root !== undefined && (values.transformer || values.vae || values.scheduler)) {
@@ -91,18 +71,16 @@ export async function pipelineCommand(args: string[]): Promise<void> {
   if (root === undefined && (!values.transformer || !values.vae)) {
     throw new OptionError("give --pipeline ROOT, or both --transformer DIR and --vae DIR");
   }
-  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
-  const dtype = dtypeOption(values.dtype);
-  const steps = integerOption(values.steps, "steps");
-  const cfgScale = cfgOption(values.cfg);
-  const seed = seedOption(values.seed);
+  // --steps may be any integer here: the pipeline checks the range.
+  const { dtype, requested, resolved } = await samplingSettings(
+    values,
+    PIPELINE_DEFAULTS,
+    (steps) => integerOption(steps, "steps"),
+  );
   const batchSize = integerOption(values.batch, "batch");
   const parts = values.labels!.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   if (parts.length === 0) throw new OptionError("no class labels given");
   const cols = colsOption(values.cols, parts.length);
-  const plan = values.plan ? await loadPlan(values.plan) : undefined;
-  // The pipeline refuses these too; checked here as well so the error comes before any loading.
-  planSettings(plan, { steps, sampler, cfgScale }, { steps: 50, sampler: "ddim", cfgScale: 4 });
   await checkOutputPath(values.out!);
 
   const gpu = await getGpu();
@@ -126,19 +104,12 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       }
     }
     const model = pipeline.transformer;
-    warnIfLongRun(gpu, ditCostShape(model.config, model.tokens()), {
-      layers: model.layers,
-      steps: plan?.steps ?? steps ?? 50,
-      samples: labels.length * ((plan?.cfgScale ?? cfgScale ?? 4) > 1 ? 2 : 1),
-    });
+    const costShape = ditCostShape(model.config, model.tokens());
+    warnIfLongSampling(gpu, costShape, model.layers, resolved, labels.length);
     const progress = new GenerationProgress("denoising", "images");
     const result = await pipeline.generate({
       labels,
-      steps,
-      cfgScale,
-      seed,
-      sampler,
-      plan,
+      ...requested,
       batchSize,
       onStep: ({ step, steps, part, parts }) =>
         progress.step(part * steps + step + 1, steps * parts),
@@ -166,13 +137,7 @@ export async function pipelineCommand(args: string[]): Promise<void> {
       `wrote ${values.out}: ${labels.length} image(s) ${width}×${height} (${names.join(", ")}); ` +
         `${meanStep.toFixed(2)} s/step, VAE decode ${result.decodeSeconds.toFixed(1)}s`,
     );
-    if (plan) {
-      const cost = planCost(planOf(plan), ditPlanFit(pipeline.transformer).costShape);
-      console.log(
-        `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
-          `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
-      );
-    }
+    if (requested.plan) logPlanCost(values.plan!, requested.plan, costShape);
   } finally {
     pipeline.release();
   }

@@ -4,44 +4,20 @@
  * precomputed caption embeddings.
  */
 
-import { parseArgs } from "node:util";
+import { commandValues } from "./args.ts";
 import { PixArtPipeline } from "../models/pixart/pipeline.ts";
-import type { PixArtPromptEmbeddings } from "../models/pixart/text.ts";
-import { planCost } from "../src/compression/plan.ts";
-import { planOf, planSettings } from "../src/compression/plan_file.ts";
-import { OptionError } from "../src/errors.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { isGuided, MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
+import { OptionError } from "../src/errors.ts";
 import { writeImageGrid } from "./images.ts";
-import { warnIfLongRun } from "./estimate.ts";
+import { logPlanCost, warnIfLongSampling } from "./estimate.ts";
 import { GenerationProgress } from "./progress.ts";
-import {
-  cfgOption,
-  colsOption,
-  dtypeOption,
-  positiveIntegerOption,
-  samplerOption,
-  SAMPLING_OPTIONS,
-  seedOption,
-} from "./options.ts";
-import {
-  encodingProgress,
-  PROMPT_OPTIONS,
-  promptHelp,
-  promptInput,
-  refuseTextOptions,
-  saveEmbeddings,
-  textOptions,
-} from "./prompts.ts";
-import {
-  checkOutputPath,
-  getGpu,
-  loadPlan,
-  localFolder,
-  readPromptEmbeddingFile,
-} from "../deno.ts";
+import { colsOption, positiveIntegerOption, SAMPLING_OPTIONS } from "./options.ts";
+import { samplingSettings } from "./settings.ts";
+import { PIXART_TEXT_OPTIONS, pixartCaptions, pixartTextHelp } from "./pixart_text.ts";
+import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
 
 const PIXART_DEFAULTS = { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 } as const;
 
@@ -52,15 +28,7 @@ const HELP = `deno task pixart [options]
   --vae DIR            diffusers AutoencoderKL folder
   --text-encoder DIR   transformers T5EncoderModel folder (with --model, for text captions)
   --tokenizer DIR      its tokenizer folder, spiece.model or tokenizer.json (default: --text-encoder)
-${
-  promptHelp(
-    "image",
-    "the pipeline's: 120 for PixArt-α, 300 for Σ;\n                       120 without --pipeline",
-  )
-}
-  --negative-prompt T  the negative caption with text captions (default "")
-  --negative FILE      the negative or empty caption's embeddings (with --prompt-embeds; required
-                       when --cfg > 1)
+${pixartTextHelp("image")}
   --height PX          image height in pixels (default: the model's trained size)
   --width PX           image width in pixels (default: the model's trained size)
   --steps N            denoising steps (default 20)
@@ -110,110 +78,54 @@ function folderOptions(values: {
 }
 
 export async function pixartCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      pipeline: { type: "string" },
-      model: { type: "string" },
-      vae: { type: "string" },
-      ...PROMPT_OPTIONS,
-      "negative-prompt": { type: "string" },
-      negative: { type: "string" },
-      height: { type: "string" },
-      width: { type: "string" },
-      ...SAMPLING_OPTIONS,
-      out: { type: "string", default: "out/pixart.png" },
-      cols: { type: "string" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = commandValues(args, {
+    pipeline: { type: "string" },
+    model: { type: "string" },
+    vae: { type: "string" },
+    ...PIXART_TEXT_OPTIONS,
+    height: { type: "string" },
+    width: { type: "string" },
+    ...SAMPLING_OPTIONS,
+    out: { type: "string", default: "out/pixart.png" },
+    cols: { type: "string" },
+  }, HELP);
+  if (!values) return;
   // Option errors come before loading anything or touching the GPU.
   const folders = folderOptions(values);
-  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
-  const dtype = dtypeOption(values.dtype);
-  const textDtype = values["text-dtype"] === undefined ? dtype : dtypeOption(values["text-dtype"]);
+  const { dtype, requested, resolved } = await samplingSettings(values, PIXART_DEFAULTS);
   const size = {
     height: positiveIntegerOption(values.height, "height"),
     width: positiveIntegerOption(values.width, "width"),
   };
-  const seed = seedOption(values.seed);
-  // Left undefined when not given, so a plan's settings apply and a contradicting option is
-  // refused rather than silently overridden.
-  const steps = positiveIntegerOption(values.steps, "steps");
-  const cfgScale = cfgOption(values.cfg);
-  const input = await promptInput(values);
-  const cols = colsOption(
-    values.cols,
-    input.kind === "text" ? input.texts.length : input.paths.length,
-  );
-  const text = textOptions(values);
-  if (input.kind === "text") {
-    if (values.negative !== undefined) {
-      throw new OptionError(
-        "--negative FILE goes with --prompt-embeds; use --negative-prompt TEXT",
-      );
-    }
-    if (folders.pipeline === undefined && folders.text === undefined) {
-      throw new OptionError(
-        "text captions need a text encoder: --pipeline DIR, or --text-encoder DIR with --model",
-      );
-    }
-  } else {
-    refuseTextOptions(values);
+  const captions = await pixartCaptions(values);
+  const cols = colsOption(values.cols, captions.count);
+  if (
+    captions.kind === "text" && folders.pipeline === undefined && folders.text === undefined
+  ) {
+    throw new OptionError(
+      "text captions need a text encoder: --pipeline DIR, or --text-encoder DIR with --model",
+    );
   }
-  const plan = values.plan ? await loadPlan(values.plan) : undefined;
-  // The pipeline refuses these too; checked here as well so the error comes before any loading.
-  planSettings(plan, { steps, sampler, cfgScale }, PIXART_DEFAULTS);
   await checkOutputPath(values.out!);
 
   const gpu = await getGpu();
-  const encoding = encodingProgress();
-  const texts = input.kind === "text" ? input.texts : [];
-  const negativeText = values["negative-prompt"] ?? "";
-  /** Prints the truncation notices and caches the embeddings, as soon as T5 is done. */
-  const onEncoded = async (encoded: PixArtPromptEmbeddings) => {
-    encoding.done();
-    for (const notice of encoded.notices) console.log(`notice: ${notice}`);
-    if (values["save-embeddings"] !== undefined) {
-      await saveEmbeddings(
-        values["save-embeddings"],
-        encoded.prompts,
-        texts,
-        encoded.negative ? { embedding: encoded.negative, text: negativeText } : undefined,
-      );
-    }
-  };
-  let prompts: readonly PromptEmbedding[] | readonly string[] = texts;
+  let prompts: readonly PromptEmbedding[] | readonly string[] = captions.texts;
   let negative: PromptEmbedding | undefined;
   let pipeline: PixArtPipeline;
   if (folders.pipeline !== undefined) {
     // Text is encoded inside generate, before the transformer is loaded.
-    pipeline = await PixArtPipeline.load(gpu, localFolder(folders.pipeline), { dtype, textDtype });
+    pipeline = await PixArtPipeline.load(gpu, localFolder(folders.pipeline), {
+      dtype,
+      textDtype: captions.textDtype,
+    });
   } else {
     if (folders.text) {
       // T5 first, released before the transformer is loaded.
-      const guided = isGuided(plan?.cfgScale ?? cfgScale ?? 4.5);
-      const encoded = await PixArtPipeline.encodePrompts(
-        gpu,
-        {
-          textEncoder: localFolder(folders.text.textEncoder),
-          tokenizer: localFolder(folders.text.tokenizer),
-          transformer: localFolder(folders.model),
-        },
-        texts,
-        {
-          ...text,
-          negativePrompt: guided ? negativeText : null,
-          dtype: textDtype,
-          onEncode: encoding.onEncode,
-        },
-      );
-      await onEncoded(encoded);
-      prompts = encoded.prompts;
-      negative = encoded.negative;
+      ({ prompts, negative } = await captions.encode(gpu, {
+        textEncoder: localFolder(folders.text.textEncoder),
+        tokenizer: localFolder(folders.text.tokenizer),
+        transformer: localFolder(folders.model),
+      }, { guided: isGuided(resolved.cfgScale), dtype }));
     }
     pipeline = await PixArtPipeline.fromFolders(gpu, {
       transformer: localFolder(folders.model),
@@ -221,43 +133,26 @@ export async function pixartCommand(args: string[]): Promise<void> {
     }, { dtype });
   }
   try {
-    if (input.kind === "embeds") {
-      const { captionChannels } = pipeline.transformerConfig;
-      prompts = await Promise.all(
-        input.paths.map((p) => readPromptEmbeddingFile(p, captionChannels)),
-      );
-      negative = values.negative === undefined
-        ? undefined
-        : await readPromptEmbeddingFile(values.negative, captionChannels);
+    if (captions.kind === "embeds") {
+      ({ prompts, negative } = await captions.readEmbeddingFiles(
+        pipeline.transformerConfig.captionChannels,
+      ));
     }
-    if (plan) {
-      const cost = planCost(planOf(plan), pipeline.planFit(size).costShape);
-      console.log(
-        `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
-          `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
-      );
-    }
-    warnIfLongRun(gpu, pipeline.planFit(size).costShape, {
-      layers: pipeline.transformerConfig.numLayers,
-      steps: plan?.steps ?? steps ?? PIXART_DEFAULTS.steps,
-      samples: prompts.length *
-        ((plan?.cfgScale ?? cfgScale ?? PIXART_DEFAULTS.cfgScale) > 1 ? 2 : 1),
-    });
+    const { costShape } = pipeline.planFit(size);
+    if (requested.plan) logPlanCost(values.plan!, requested.plan, costShape);
+    const layers = pipeline.transformerConfig.numLayers;
+    warnIfLongSampling(gpu, costShape, layers, resolved, prompts.length);
     const progress = new GenerationProgress("sampling", "images");
     const result = await pipeline.generate({
       prompts,
       negative,
-      negativePrompt: typeof prompts[0] === "string" ? negativeText : undefined,
-      ...text,
-      onEncode: encoding.onEncode,
-      onEncoded,
+      negativePrompt: typeof prompts[0] === "string" ? captions.negativeText : undefined,
+      ...captions.text,
+      onEncode: captions.onEncode,
+      onEncoded: captions.onEncoded,
       ...size,
-      steps,
-      cfgScale,
-      seed,
-      sampler,
-      plan,
-      onStep: (step, total) => progress.step(step + 1, total),
+      ...requested,
+      onStep: progress.onStep,
       onDecode: progress.decoded,
     });
     progress.done();

@@ -64,6 +64,9 @@ export class GenerationProgress {
     this.#sampling.update(done);
   };
 
+  /** A pipeline's `onStep` report: step `step` (0-based) of `total` is done. */
+  onStep = (step: number, total: number): void => this.step(step + 1, total);
+
   /** Decoded item `done` of `total`. */
   decoded = (done: number, total: number): void => {
     if (!this.#decoding) {

@@ -7,9 +7,9 @@
 import { join } from "node:path";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { OptionError } from "../src/errors.ts";
-import { listOption, numberOption } from "./options.ts";
+import { dtypeOption, listOption, numberOption } from "./options.ts";
 import { ProgressBar } from "./progress.ts";
-import { writePromptEmbeddingFile } from "../deno.ts";
+import { readPromptEmbeddingFile, writePromptEmbeddingFile } from "../deno.ts";
 
 /** parseArgs entries of the prompt options. */
 export const PROMPT_OPTIONS = {
@@ -189,4 +189,77 @@ export async function saveEmbeddings(
     reuse += ` --negative ${path}`;
   }
   console.log(`saved the caption embeddings in ${dir}; reuse them with ${reuse}`);
+}
+
+/** What a text encoder made of the captions. */
+export interface EncodedCaptions {
+  prompts: readonly PromptEmbedding[];
+  negative?: PromptEmbedding;
+  notices: readonly string[];
+}
+
+/** The caption options of a command, checked. */
+export interface Captions {
+  kind: PromptInput["kind"];
+  /** Captions given (one output each). */
+  count: number;
+  /** The text captions; empty for embedding files. */
+  texts: string[];
+  /** --negative-prompt, "" when not given. */
+  negativeText: string;
+  /** The text-stage options. */
+  text: { maxLength?: number; cleanCaption: boolean };
+  /** T5 weight storage; undefined: as the transformer's. */
+  textDtype?: "f32" | "f16";
+  /** The T5 progress bar's report. */
+  onEncode: (done: number, total: number) => void;
+  /** Ends the progress bar, prints T5's truncation notices, saves the embeddings if asked. */
+  onEncoded: (encoded: EncodedCaptions) => Promise<void>;
+  /** Reads the embedding files, checked against the model's caption width. */
+  readEmbeddings: (captionChannels: number) => Promise<PromptEmbedding[]>;
+}
+
+/**
+ * Reads the caption options (before anything is loaded); text-stage options given with
+ * embedding files are refused.
+ */
+export async function captionOptions(
+  values: PromptValues & Partial<Record<(typeof TEXT_ONLY)[number], string | boolean>> & {
+    "negative-prompt"?: string;
+    "text-dtype"?: string;
+  },
+): Promise<Captions> {
+  const input = await promptInput(values);
+  const text = textOptions(values);
+  if (input.kind === "embeds") refuseTextOptions(values);
+  const textDtype = values["text-dtype"] === undefined
+    ? undefined
+    : dtypeOption(values["text-dtype"]);
+  const texts = input.kind === "text" ? input.texts : [];
+  const paths = input.kind === "embeds" ? input.paths : [];
+  const negativeText = values["negative-prompt"] ?? "";
+  const progress = encodingProgress();
+  return {
+    kind: input.kind,
+    count: texts.length + paths.length,
+    texts,
+    negativeText,
+    text,
+    textDtype,
+    onEncode: progress.onEncode,
+    onEncoded: async (encoded) => {
+      progress.done();
+      for (const notice of encoded.notices) console.log(`notice: ${notice}`);
+      if (values["save-embeddings"] !== undefined) {
+        await saveEmbeddings(
+          values["save-embeddings"],
+          encoded.prompts,
+          texts,
+          encoded.negative ? { embedding: encoded.negative, text: negativeText } : undefined,
+        );
+      }
+    },
+    readEmbeddings: (channels) =>
+      Promise.all(paths.map((path) => readPromptEmbeddingFile(path, channels))),
+  };
 }

@@ -5,36 +5,28 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { commandValues } from "./args.ts";
 import { stdit2PlanFit } from "../models/stdit2/cost.ts";
 import { STDiT2Pipeline } from "../models/stdit2/pipeline.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { parseVaeConfig, upscaleFactor } from "../models/vae/config.ts";
-import { planCost } from "../src/compression/plan.ts";
-import { planOf, planSettings } from "../src/compression/plan_file.ts";
 import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { GenerationProgress } from "./progress.ts";
 import { sheetPath, videoPaths, writeContactSheet, writeVideoApng } from "./video_files.ts";
-import {
-  cfgOption,
-  dtypeOption,
-  numberOption,
-  positiveIntegerOption,
-  requireOption,
-  samplerOption,
-  SAMPLING_OPTIONS,
-  seedOption,
-} from "./options.ts";
+import { numberOption, requireOption, SAMPLING_OPTIONS } from "./options.ts";
+import { samplingSettings } from "./settings.ts";
 import { MAX_SEED } from "../src/sampling/prng.ts";
 import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
-import { warnIfLongRun } from "./estimate.ts";
+import { logPlanCost, warnIfLongSampling } from "./estimate.ts";
 import {
   captionEmbeddings,
   VIDEO_TEXT_HELP,
   VIDEO_TEXT_OPTIONS,
   videoCaptions,
 } from "./video_text.ts";
-import { checkOutputPath, getGpu, loadPlan, localFolder, readJsonFile } from "../deno.ts";
+import { checkOutputPath, getGpu, localFolder, readJsonFile } from "../deno.ts";
+
+const VIDEO_DEFAULTS = { steps: 100, sampler: "ddpm", cfgScale: 7 } as const;
 
 const HELP = `deno task video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
@@ -82,39 +74,24 @@ export async function vaeScaleFactor(folder: string | undefined): Promise<number
 }
 
 export async function videoCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: "string" },
-      vae: { type: "string" },
-      ...VIDEO_TEXT_OPTIONS,
-      ...VIDEO_SIZE_OPTIONS,
-      ...SAMPLING_OPTIONS,
-      "guided-channels": { type: "string" },
-      out: { type: "string", default: "out/video.png" },
-      sheet: { type: "string" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = commandValues(args, {
+    model: { type: "string" },
+    vae: { type: "string" },
+    ...VIDEO_TEXT_OPTIONS,
+    ...VIDEO_SIZE_OPTIONS,
+    ...SAMPLING_OPTIONS,
+    "guided-channels": { type: "string" },
+    out: { type: "string", default: "out/video.png" },
+    sheet: { type: "string" },
+  }, HELP);
+  if (!values) return;
   // Option errors come before loading anything or touching the GPU.
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
-  const sampler = values.sampler === undefined ? undefined : samplerOption(values.sampler);
-  const dtype = dtypeOption(values.dtype);
+  const { dtype, requested, resolved } = await samplingSettings(values, VIDEO_DEFAULTS);
   const captions = await videoCaptions(values, dtype);
   const size = videoSizeOptions(values);
-  const seed = seedOption(values.seed);
   const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);
-  // Left undefined when not given, so a plan's settings apply and a contradicting option is
-  // refused rather than silently overridden.
-  const steps = positiveIntegerOption(values.steps, "steps");
-  const cfgScale = cfgOption(values.cfg);
-  const plan = values.plan ? await loadPlan(values.plan) : undefined;
-  // The pipeline refuses these too; checked here as well so the error comes before any loading.
-  planSettings(plan, { steps, sampler, cfgScale }, { steps: 100, sampler: "ddpm", cfgScale: 7 });
   const paths = videoPaths(values.out!, captions.count);
   const sheet = values.sheet ?? sheetPath(values.out!);
   for (const path of [...paths, sheet]) await checkOutputPath(path);
@@ -131,29 +108,16 @@ export async function videoCommand(args: string[]): Promise<void> {
   try {
     const model = pipeline.transformer;
     const prompts = encoded ?? await captions.readEmbeddings(model.config.captionChannels);
-    if (plan) {
-      const cost = planCost(planOf(plan), stdit2PlanFit(model, latentVideo(video)).costShape);
-      console.log(
-        `plan ${values.plan}: attention MACs ${(100 * cost.attentionMacsFraction).toFixed(1)}% ` +
-          `of full, model MACs ${(100 * cost.modelMacs / cost.fullModelMacs).toFixed(1)}%`,
-      );
-    }
-    warnIfLongRun(gpu, stdit2PlanFit(model, latentVideo(video)).costShape, {
-      layers: model.layers,
-      steps: plan?.steps ?? steps ?? 100,
-      samples: prompts.length * ((plan?.cfgScale ?? cfgScale ?? 7) > 1 ? 2 : 1),
-    });
+    const { costShape } = stdit2PlanFit(model, latentVideo(video));
+    if (requested.plan) logPlanCost(values.plan!, requested.plan, costShape);
+    warnIfLongSampling(gpu, costShape, model.layers, resolved, prompts.length);
     const progress = new GenerationProgress("sampling", "frames");
     const result = await pipeline.generate({
       prompts,
       ...size,
-      steps,
-      cfgScale,
+      ...requested,
       guidedChannels,
-      seed,
-      sampler,
-      plan,
-      onStep: (step, total) => progress.step(step + 1, total),
+      onStep: progress.onStep,
       onDecode: progress.decoded,
     });
     progress.done();

@@ -4,26 +4,15 @@
  * written as a plan file.
  */
 
-import { parseArgs } from "node:util";
+import { commandValues } from "./args.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
 import { stdit2Target } from "../calibrate/targets/mod.ts";
 import { latentVideo, STDIT2_VAE_SCALE } from "../models/stdit2/sample.ts";
 import { OptionError } from "../src/errors.ts";
-import { SAMPLER_NAMES } from "../src/sampling/scheduler.ts";
 import { calibrateAndSave } from "./calibrate_and_save.ts";
 import { vaeScaleFactor, VIDEO_SIZE_OPTIONS, videoSizeOptions } from "./video.ts";
-import {
-  CALIBRATION_OPTIONS,
-  cfgOption,
-  dtypeOption,
-  numberOption,
-  positiveIntegerOption,
-  samplerOption,
-  seedOption,
-  thresholdOption,
-} from "./options.ts";
-import { MAX_SEED } from "../src/sampling/prng.ts";
-import { MAX_CFG_SCALE } from "../src/sampling/sample_loop.ts";
+import { CALIBRATION_OPTIONS } from "./options.ts";
+import { calibrationHelp, calibrationSettings } from "./settings.ts";
 import {
   captionEmbeddings,
   VIDEO_TEXT_HELP,
@@ -32,6 +21,15 @@ import {
 } from "./video_text.ts";
 import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
 
+/** What the search is for unless told otherwise, and the help's words for it. */
+const STDIT2_CALIBRATION = {
+  steps: 100,
+  sampler: "ddpm",
+  cfgScale: 7,
+  window: "tokens of one frame (default S/8)",
+  out: "out/video-plan.json",
+} as const;
+
 const HELP = `deno task video-calibrate [options]
   --model DIR       Open-Sora STDiT2 folder (required)
 ${VIDEO_TEXT_HELP}
@@ -39,43 +37,24 @@ ${VIDEO_TEXT_HELP}
   --threshold D     δ, the error budget of the greedy search (required; the paper's Open-Sora runs: 0.01–0.06)
   --frames N, --fps N, --height PX, --width PX   the video size the plan is for (defaults 16, 24, 240, 426)
   --vae DIR         VAE folder whose scale factor sets the latent size (default factor ${STDIT2_VAE_SCALE})
-  --steps N         sampling steps the plan is for (default 100)
-  --sampler NAME    ${SAMPLER_NAMES.join(" | ")} (default ddpm)
-  --cfg S           guidance scale 0 … ${MAX_CFG_SCALE} (default 7)
-  --window W        band half-width in tokens of one frame (default S/8)
-  --seed N          seed of the calibration noise, an integer 0 … ${MAX_SEED} (default 0)
-  --dtype f32|f16   weight storage on the GPU (default f32)
-  --out FILE        plan file to write (default out/video-plan.json)`;
+${calibrationHelp(STDIT2_CALIBRATION)}`;
 
 export async function videoCalibrateCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...CALIBRATION_OPTIONS,
-      model: { type: "string" },
-      ...VIDEO_TEXT_OPTIONS,
-      ...VIDEO_SIZE_OPTIONS,
-      vae: { type: "string" },
-      sampler: { type: "string", default: "ddpm" },
-      out: { type: "string", default: "out/video-plan.json" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = commandValues(args, {
+    ...CALIBRATION_OPTIONS,
+    model: { type: "string" },
+    ...VIDEO_TEXT_OPTIONS,
+    ...VIDEO_SIZE_OPTIONS,
+    vae: { type: "string" },
+    out: { type: "string", default: STDIT2_CALIBRATION.out },
+  }, HELP);
+  if (!values) return;
   if (!values.model) throw new OptionError("--model is required");
-  const threshold = thresholdOption(values.threshold);
-  const sampler = samplerOption(values.sampler);
-  const dtype = dtypeOption(values.dtype);
+  const { dtype, seed, search } = calibrationSettings(values, STDIT2_CALIBRATION);
   const captions = await videoCaptions(values, dtype);
   const size = { ...videoSizeOptions(values), vaeScaleFactor: await vaeScaleFactor(values.vae) };
   latentVideo(size);
-  const steps = positiveIntegerOption(values.steps, "steps") ?? 100;
-  const seed = seedOption(values.seed);
-  const cfgScale = cfgOption(values.cfg) ?? 7;
   await checkOutputPath(values.out!);
-  const window = values.window === undefined ? undefined : numberOption(values.window, "window", 0);
 
   const gpu = await getGpu();
   // Text captions are encoded (and T5 released) before the transformer is loaded.
@@ -86,7 +65,7 @@ export async function videoCalibrateCommand(args: string[]): Promise<void> {
     const compressed = await calibrateAndSave(
       stdit2Target(model, size),
       { prompts, seed },
-      { threshold, steps, sampler, cfgScale, window },
+      search,
       values.out!,
     );
     const cost = compressed.cost();

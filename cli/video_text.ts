@@ -4,22 +4,12 @@
  * No negative prompt: guidance uses the checkpoint's null caption.
  */
 
-import { localFolder, readPromptEmbeddingFile } from "../deno.ts";
+import { localFolder } from "../deno.ts";
 import { STDiT2Pipeline } from "../models/stdit2/pipeline.ts";
 import { OptionError } from "../src/errors.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
-import { dtypeOption } from "./options.ts";
-import {
-  encodingProgress,
-  PROMPT_OPTIONS,
-  promptHelp,
-  promptInput,
-  type PromptValues,
-  refuseTextOptions,
-  saveEmbeddings,
-  textOptions,
-} from "./prompts.ts";
+import { captionOptions, PROMPT_OPTIONS, promptHelp, type PromptValues } from "./prompts.ts";
 
 export const VIDEO_TEXT_OPTIONS = PROMPT_OPTIONS;
 
@@ -48,31 +38,23 @@ export async function videoCaptions(
   },
   dtype: "f32" | "f16",
 ): Promise<VideoCaptions> {
-  const input = await promptInput(values);
-  const text = textOptions(values);
   const textEncoder = values["text-encoder"];
   if (values.tokenizer !== undefined && textEncoder === undefined) {
     throw new OptionError("--tokenizer goes with --text-encoder");
   }
-  if (input.kind === "embeds") {
-    refuseTextOptions(values);
-    return {
-      count: input.paths.length,
-      readEmbeddings: (channels) =>
-        Promise.all(input.paths.map((p) => readPromptEmbeddingFile(p, channels))),
-    };
+  const captions = await captionOptions(values);
+  if (captions.kind === "embeds") {
+    return { count: captions.count, readEmbeddings: captions.readEmbeddings };
   }
   if (textEncoder === undefined) {
     throw new OptionError("text captions need a text encoder: --text-encoder DIR");
   }
-  const textDtype = values["text-dtype"] === undefined ? dtype : dtypeOption(values["text-dtype"]);
-  const texts = input.texts;
+  const texts = captions.texts;
   return {
     count: texts.length,
     texts,
     readEmbeddings: () => Promise.reject(new Error("text captions have no embedding files")),
     encode: async (gpu, modelDir) => {
-      const progress = encodingProgress();
       const encoded = await STDiT2Pipeline.encodePrompts(
         gpu,
         {
@@ -81,13 +63,9 @@ export async function videoCaptions(
           transformer: localFolder(modelDir),
         },
         texts,
-        { ...text, dtype: textDtype, onEncode: progress.onEncode },
+        { ...captions.text, dtype: captions.textDtype ?? dtype, onEncode: captions.onEncode },
       );
-      progress.done();
-      for (const notice of encoded.notices) console.log(`notice: ${notice}`);
-      if (values["save-embeddings"] !== undefined) {
-        await saveEmbeddings(values["save-embeddings"], encoded.prompts, texts);
-      }
+      await captions.onEncoded(encoded);
       return encoded.prompts;
     },
   };
