@@ -43,7 +43,8 @@ export interface AttentionTiling {
   keyTile: number;
 }
 
-export interface AttentionKernelSpec {
+/** What one attention launch computes, apart from where its operands live. */
+export interface AttentionProblem {
   variant: AttentionVariant;
   batch: number;
   heads: number;
@@ -52,6 +53,9 @@ export interface AttentionKernelSpec {
   queries: number;
   /** Key/value rows per batch element (equal to `queries` for window and fused). */
   keys: number;
+}
+
+export interface AttentionKernelSpec extends AttentionProblem {
   q: OperandLayout;
   k: OperandLayout;
   v: OperandLayout;
@@ -96,60 +100,114 @@ export function attentionGroupCount(spec: {
 
 // A finite "minus infinity": WGSL implementations may assume no infinities, and max/exp2 of
 // finite values is well defined everywhere.
-const MASKED_SCORE = "-3.0e38";
+export const MASKED_SCORE = "-3.0e38";
 // The running max starts above MASKED_SCORE, so exp2(masked − max) is 0 even before the first
 // valid key, and no select is needed on the probabilities.
-const MAX_FLOOR = "-1.5e38";
+export const MAX_FLOOR = "-1.5e38";
 // The bias of a masked key (natural-log units), as in diffusers' attention masks.
 const MASKED_KEY_BIAS = -10000;
 
-/** WGSL for one attention kernel as described by `spec`. */
-export function attentionWgsl(spec: AttentionKernelSpec): string {
-  const { headDim: D, tiling, vectorWidth: V, window: w } = spec;
-  const { workgroupSize: WG, queriesPerInvocation: R, keyTile: KT } = tiling;
+/** `x` as a WGSL u32 literal. */
+const u = (x: number) => `${x}u`;
+
+/**
+ * The WGSL pieces both attention kernels (this one and shaders/attention_flash.ts) build from,
+ * for `spec` split by `tiling`: vector helpers, scores in log2 units, operand row indices, the
+ * online-softmax steps, the bindings and the entry point up to its (batch, head, query tile).
+ */
+export function attentionParts(spec: AttentionKernelSpec, tiling: AttentionTiling) {
+  const { headDim: D, vectorWidth: V, window: w } = spec;
+  const { workgroupSize: WG, queriesPerInvocation: R } = tiling;
   if (D % V !== 0) throw new RangeError(`vector width ${V} does not divide head dim ${D}`);
+  if ((spec.keyMask || spec.scoreBias) && spec.variant !== "full") {
+    throw new RangeError(`a key mask or score bias needs the full variant, got ${spec.variant}`);
+  }
   const vec = V === 1 ? "f32" : `vec${V}<f32>`;
   const splat = (x: string) => (V === 1 ? x : `${vec}(${x})`);
   const hsum = (x: string) =>
     V === 1 ? x : V === 2 ? `${x}.x + ${x}.y` : `(${x}.x + ${x}.y) + (${x}.z + ${x}.w)`;
   const tiles = Math.ceil(spec.queries / (WG * R));
-  const groups = spec.batch * spec.heads * tiles;
-  const u = (x: number) => `${x}u`;
-  // Scores are formed in log2 units so the softmax uses exp2.
-  const scale = f32Literal(
-    Math.fround(spec.scale === undefined ? Math.LOG2E / Math.sqrt(D) : Math.LOG2E * spec.scale),
-  );
   const slots = [...Array(R).keys()];
   const cols = [...Array(D / V).keys()];
   const fused = spec.variant === "fused";
   const accumulators = fused ? ["f", "w"] : ["f"];
-
-  const rowIndex = (op: OperandLayout, rows: number, row: string) =>
-    `(b * ${u(rows * op.rowStride)} + (${row}) * ${u(op.rowStride)} + ${u(op.columnOffset)} + ` +
-    `h * ${u(D)}) / ${u(V)}`;
-  if ((spec.keyMask || spec.scoreBias) && spec.variant !== "full") {
-    throw new RangeError(`a key mask or score bias needs the full variant, got ${spec.variant}`);
-  }
+  const inBand = (r: number) => `key + ${u(w)} >= i${r} && key <= i${r} + ${u(w)}`;
   const maskBias = f32Literal(Math.fround((spec.maskedKeyBias ?? MASKED_KEY_BIAS) * Math.LOG2E));
   const log2e = f32Literal(Math.fround(Math.LOG2E));
-  const inBand = (r: number) => `key + ${u(w)} >= i${r} && key <= i${r} + ${u(w)}`;
-  const windowScore = (r: number) => `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`;
 
-  const rescale = (a: string) =>
-    slots.flatMap((r) => [
-      `let ${a}Alpha${r} = exp2(${a}m${r} - ${a}Max${r});`,
-      `${a}m${r} = ${a}Max${r};`,
-      `${a}l${r} *= ${a}Alpha${r};`,
-      ...cols.map((c) => `${a}acc${r}_${c} *= ${a}Alpha${r};`),
-    ]);
+  // Bindings after q, k, v and the output, in this order (the launcher binds them so).
+  const extras: string[] = [];
+  if (fused) extras.push(`var<storage, read_write> residualData: array<${vec}>;`);
+  else if (spec.addResidual) extras.push(`var<storage, read> residualData: array<${vec}>;`);
+  if (spec.keyMask) extras.push(`var<storage, read> maskData: array<f32>;`);
+  if (spec.scoreBias) extras.push(`var<storage, read> biasData: array<f32>;`);
+  return {
+    vec,
+    splat,
+    hsum,
+    u,
+    slots,
+    cols,
+    fused,
+    accumulators,
+    // Scores are formed in log2 units so the softmax uses exp2.
+    scale: f32Literal(
+      Math.fround(spec.scale === undefined ? Math.LOG2E / Math.sqrt(D) : Math.LOG2E * spec.scale),
+    ),
+    /** The element index / V of head h's first column in row `row` of batch element b. */
+    rowIndex: (op: OperandLayout, rows: number, row: string) =>
+      `(b * ${u(rows * op.rowStride)} + (${row}) * ${u(op.rowStride)} + ${u(op.columnOffset)} + ` +
+      `h * ${u(D)}) / ${u(V)}`,
+    inBand,
+    windowScore: (r: number) => `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`,
+    /** `let keyBias` of key `row` (log2 units), for a kernel with a key mask. */
+    keyBias: `let keyBias = (1.0 - maskData[b * ${u(spec.keys)} + row]) * ${maskBias};`,
+    /** Slot r's score of the key `row` from its dot product `dots<r>` (bias and mask added). */
+    score: (r: number) => {
+      let score = hsum(`dots${r}`);
+      if (spec.scoreBias) score = `fma(biasData[biasBase${r} + row], ${log2e}, ${score})`;
+      if (spec.keyMask) score = `${score} + keyBias`;
+      return score;
+    },
+    /** Rescales accumulator `a` of every slot to the running max `<a>Max<r>`. */
+    rescale: (a: string) =>
+      slots.flatMap((r) => [
+        `let ${a}Alpha${r} = exp2(${a}m${r} - ${a}Max${r});`,
+        `${a}m${r} = ${a}Max${r};`,
+        `${a}l${r} *= ${a}Alpha${r};`,
+        ...cols.map((c) => `${a}acc${r}_${c} *= ${a}Alpha${r};`),
+      ]),
+    /** Adds the probability-weighted row v into accumulator `a` of every slot. */
+    accumulateValues: (a: string, score: (r: number) => string) =>
+      slots.flatMap((r) => [
+        `let ${a}p${r} = exp2(${score(r)} - ${a}m${r});`,
+        `${a}l${r} += ${a}p${r};`,
+        ...cols.map((c) =>
+          `${a}acc${r}_${c} = fma(${splat(`${a}p${r}`)}, v${c}, ${a}acc${r}_${c});`
+        ),
+      ]),
+    bindings: `@group(0) @binding(0) var<storage, read> qData: array<${vec}>;
+@group(0) @binding(1) var<storage, read> kData: array<${vec}>;
+@group(0) @binding(2) var<storage, read> vData: array<${vec}>;
+@group(0) @binding(3) var<storage, read_write> outData: array<${vec}>;
+${extras.map((e, i) => `@group(0) @binding(${4 + i}) ${e}`).join("\n")}`,
+    /** The entry point's opening: one workgroup per (batch b, head h, queryTile). */
+    entry: `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let group = wid.x + wid.y * ${u(spec.groupsX)};
+  if (group >= ${u(spec.batch * spec.heads * tiles)}) { return; }
+  let queryTile = group % ${u(tiles)};
+  let h = (group / ${u(tiles)}) % ${u(spec.heads)};
+  let b = group / ${u(tiles * spec.heads)};`,
+  };
+}
 
-  // Probability-weighted sum of v over the tile's keys into accumulator `a`.
-  const accumulateValues = (a: string, score: (r: number) => string) =>
-    slots.flatMap((r) => [
-      `let ${a}p${r} = exp2(${score(r)} - ${a}m${r});`,
-      `${a}l${r} += ${a}p${r};`,
-      ...cols.map((c) => `${a}acc${r}_${c} = fma(${splat(`${a}p${r}`)}, v${c}, ${a}acc${r}_${c});`),
-    ]);
+/** WGSL for one attention kernel as described by `spec`. */
+export function attentionWgsl(spec: AttentionKernelSpec): string {
+  const { tiling, window: w } = spec;
+  const { workgroupSize: WG, queriesPerInvocation: R, keyTile: KT } = tiling;
+  const parts = attentionParts(spec, tiling);
+  const { vec, slots, cols, fused, accumulators, rowIndex, inBand, windowScore } = parts;
 
   // Tiles of KT keys over positions [start, end), position x meaning key `keyOf(x)`. Per tile:
   // every (slot, key) score into a private array (masked keys get MASKED_SCORE) with the
@@ -183,9 +241,7 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     lines.push(...keyLines.map((line) => "      " + line));
     lines.push(`      let kRow = ${rowIndex(spec.k, spec.keys, "row")};`);
     for (const c of cols) lines.push(`      let k${c} = kData[kRow + ${u(c)}];`);
-    if (spec.keyMask) {
-      lines.push(`      let keyBias = (1.0 - maskData[b * ${u(spec.keys)} + row]) * ${maskBias};`);
-    }
+    if (spec.keyMask) lines.push(`      ${parts.keyBias}`);
     // Slot-interleaved vector FMAs: R·V independent accumulation chains rather than one long
     // dot-product chain per score.
     for (const r of slots) lines.push(`      var dots${r} = q${r}_0 * k0;`);
@@ -194,22 +250,21 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
     }
     for (const r of slots) {
       const valid = banded ? `x < xEnd && ${inBand(r)}` : "x < xEnd";
-      let score = hsum(`dots${r}`);
-      if (spec.scoreBias) score = `fma(biasData[biasBase${r} + row], ${log2e}, ${score})`;
-      if (spec.keyMask) score = `${score} + keyBias`;
-      lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${score}, ${valid});`);
+      lines.push(`      scores${r}[t] = select(${MASKED_SCORE}, ${parts.score(r)}, ${valid});`);
       lines.push(`      fMax${r} = max(fMax${r}, scores${r}[t]);`);
       if (withWindow) lines.push(`      wMax${r} = max(wMax${r}, ${windowScore(r)});`);
     }
     lines.push(`    }`);
-    for (const a of accs) lines.push(...rescale(a).map((line) => "    " + line));
+    for (const a of accs) lines.push(...parts.rescale(a).map((line) => "    " + line));
     lines.push(`    for (var t = 0u; t < ${u(KT)}; t++) {`);
     lines.push(...keyLines.map((line) => "      " + line));
     lines.push(`      let vRow = ${rowIndex(spec.v, spec.keys, "row")};`);
     for (const c of cols) lines.push(`      let v${c} = vData[vRow + ${u(c)}];`);
-    lines.push(...accumulateValues("f", (r) => `scores${r}[t]`).map((line) => "      " + line));
+    lines.push(
+      ...parts.accumulateValues("f", (r) => `scores${r}[t]`).map((line) => "      " + line),
+    );
     if (withWindow) {
-      lines.push(...accumulateValues("w", windowScore).map((line) => "      " + line));
+      lines.push(...parts.accumulateValues("w", windowScore).map((line) => "      " + line));
     }
     lines.push(`    }`);
     lines.push(`  }`);
@@ -265,7 +320,9 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
       `min(laneFirst + first + ${u(g)}, ${u(spec.queries - 1)})`,
     );
     setup.push(`  let qRow${g} = ${row};`);
-    for (const c of cols) setup.push(`  let q${g}x${c} = qData[qRow${g} + ${u(c)}] * ${scale};`);
+    for (const c of cols) {
+      setup.push(`  let q${g}x${c} = qData[qRow${g} + ${u(c)}] * ${parts.scale};`);
+    }
   }
   for (const r of slots) {
     for (const c of cols) {
@@ -308,32 +365,15 @@ export function attentionWgsl(spec: AttentionKernelSpec): string {
   }
   store.push(`}`);
 
-  // Bindings after q, k, v and the output, in this order (the launcher binds them so).
-  const extras: string[] = [];
-  if (fused) extras.push(`var<storage, read_write> residualData: array<${vec}>;`);
-  else if (spec.addResidual) extras.push(`var<storage, read> residualData: array<${vec}>;`);
-  if (spec.keyMask) extras.push(`var<storage, read> maskData: array<f32>;`);
-  if (spec.scoreBias) extras.push(`var<storage, read> biasData: array<f32>;`);
-  const extraBindings = extras.map((e, i) => `@group(0) @binding(${4 + i}) ${e}`).join("\n");
   const header = `attention ${spec.variant}: B=${spec.batch} H=${spec.heads} N=${spec.queries} ` +
-    `L=${spec.keys} D=${D}` + (spec.variant === "full" ? "" : ` w=${w}`) +
+    `L=${spec.keys} D=${spec.headDim}` + (spec.variant === "full" ? "" : ` w=${w}`) +
     (spec.keyMask ? " key mask" : "") + (spec.scoreBias ? " score bias" : "") +
     (spec.scale === undefined ? "" : ` scale ${spec.scale}`) +
     ` tiling ${WG}x${R}, key tile ${KT}`;
   return `// ${header}
-@group(0) @binding(0) var<storage, read> qData: array<${vec}>;
-@group(0) @binding(1) var<storage, read> kData: array<${vec}>;
-@group(0) @binding(2) var<storage, read> vData: array<${vec}>;
-@group(0) @binding(3) var<storage, read_write> outData: array<${vec}>;
-${extraBindings}
+${parts.bindings}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let group = wid.x + wid.y * ${u(spec.groupsX)};
-  if (group >= ${u(groups)}) { return; }
-  let queryTile = group % ${u(tiles)};
-  let h = (group / ${u(tiles)}) % ${u(spec.heads)};
-  let b = group / ${u(tiles * spec.heads)};
+${parts.entry}
   let laneFirst = (queryTile * ${u(WG)} + lid) * ${u(R)};
   let iFirst = min(laneFirst, ${u(spec.queries - 1)});
   let iLast = min(laneFirst + ${u(R - 1)}, ${u(spec.queries - 1)});

@@ -10,8 +10,7 @@
  * queries. Which family runs is measured per adapter (src/gpu/kernel_choice.ts).
  */
 
-import type { AttentionKernelSpec } from "./attention.ts";
-import { f32Literal } from "./common.ts";
+import { type AttentionKernelSpec, attentionParts, MASKED_SCORE, MAX_FLOOR } from "./attention.ts";
 
 /** Work split of the flash kernel. */
 export interface FlashTiling {
@@ -47,56 +46,22 @@ export function defaultFlashTiling(
   return { workgroupSize: Math.min(64, maxInvocations), queriesPerInvocation: 1, keyTile };
 }
 
-export function flashGroupCount(spec: {
-  batch: number;
-  heads: number;
-  queries: number;
-  flash: FlashTiling;
-}): number {
-  const perGroup = spec.flash.workgroupSize * spec.flash.queriesPerInvocation;
-  return spec.batch * spec.heads * Math.ceil(spec.queries / perGroup);
-}
-
-const MASKED_SCORE = "-3.0e38";
-const MAX_FLOOR = "-1.5e38";
-const MASKED_KEY_BIAS = -10000;
-
 /** WGSL of the flash kernel for `spec` (its `tiling` field is ignored: `flash` splits the work). */
 export function flashAttentionWgsl(spec: AttentionKernelSpec, flash: FlashTiling): string {
   const { headDim: D, vectorWidth: V, window: w } = spec;
   const { workgroupSize: WG, queriesPerInvocation: R, keyTile: KT } = flash;
-  if (D % V !== 0) throw new RangeError(`vector width ${V} does not divide head dim ${D}`);
-  if ((spec.keyMask || spec.scoreBias) && spec.variant !== "full") {
-    throw new RangeError(`a key mask or score bias needs the full variant, got ${spec.variant}`);
-  }
-  const vec = V === 1 ? "f32" : `vec${V}<f32>`;
-  const splat = (x: string) => (V === 1 ? x : `${vec}(${x})`);
-  const hsum = (x: string) =>
-    V === 1 ? x : V === 2 ? `${x}.x + ${x}.y` : `(${x}.x + ${x}.y) + (${x}.z + ${x}.w)`;
-  const u = (x: number) => `${x}u`;
+  const parts = attentionParts(spec, flash);
+  const { vec, u, slots, cols, fused, accumulators, rowIndex, inBand } = parts;
   const perGroup = WG * R;
-  const tiles = Math.ceil(spec.queries / perGroup);
-  const groups = spec.batch * spec.heads * tiles;
   const C = D / V;
-  const slots = [...Array(R).keys()];
-  const cols = [...Array(C).keys()];
-  const fused = spec.variant === "fused";
-  const accumulators = fused ? ["f", "w"] : ["f"];
-  const scale = f32Literal(
-    Math.fround(spec.scale === undefined ? Math.LOG2E / Math.sqrt(D) : Math.LOG2E * spec.scale),
-  );
-  const maskBias = f32Literal(Math.fround((spec.maskedKeyBias ?? MASKED_KEY_BIAS) * Math.LOG2E));
-  const log2e = f32Literal(Math.fround(Math.LOG2E));
-  const rowIndex = (op: { rowStride: number; columnOffset: number }, rows: number, row: string) =>
-    `(b * ${u(rows * op.rowStride)} + (${row}) * ${u(op.rowStride)} + ${u(op.columnOffset)} + ` +
-    `h * ${u(D)}) / ${u(V)}`;
-  const inBand = (r: number) => `key + ${u(w)} >= i${r} && key <= i${r} + ${u(w)}`;
 
   const setup: string[] = [];
   for (const r of slots) {
     setup.push(`let i${r} = min(qFirst + lid + ${u(r * WG)}, ${u(spec.queries - 1)});`);
     setup.push(`let qRow${r} = ${rowIndex(spec.q, spec.queries, `i${r}`)};`);
-    for (const c of cols) setup.push(`let q${r}_${c} = qData[qRow${r} + ${u(c)}] * ${scale};`);
+    for (const c of cols) {
+      setup.push(`let q${r}_${c} = qData[qRow${r} + ${u(c)}] * ${parts.scale};`);
+    }
     if (spec.scoreBias) {
       setup.push(`let biasBase${r} = (h * ${u(spec.queries)} + i${r}) * ${u(spec.keys)};`);
     }
@@ -113,45 +78,23 @@ export function flashAttentionWgsl(spec: AttentionKernelSpec, flash: FlashTiling
   score.push(`  let key = j0 + t;`);
   score.push(`  let row = min(key, ${u(spec.keys - 1)});`);
   for (const c of cols) score.push(`  let k${c} = kTile[t * ${u(C)} + ${u(c)}];`);
-  if (spec.keyMask) {
-    score.push(`  let keyBias = (1.0 - maskData[b * ${u(spec.keys)} + row]) * ${maskBias};`);
-  }
+  if (spec.keyMask) score.push(`  ${parts.keyBias}`);
   for (const r of slots) {
     score.push(`  var dots${r} = q${r}_0 * k0;`);
     for (const c of cols.slice(1)) score.push(`  dots${r} = fma(q${r}_${c}, k${c}, dots${r});`);
-    let s = hsum(`dots${r}`);
-    if (spec.scoreBias) s = `fma(biasData[biasBase${r} + row], ${log2e}, ${s})`;
-    if (spec.keyMask) s = `${s} + keyBias`;
     const valid = spec.variant === "window" ? `key < keyEnd && ${inBand(r)}` : "key < keyEnd";
-    score.push(`  scores${r}[t] = select(${MASKED_SCORE}, ${s}, ${valid});`);
+    score.push(`  scores${r}[t] = select(${MASKED_SCORE}, ${parts.score(r)}, ${valid});`);
     score.push(`  fMax${r} = max(fMax${r}, scores${r}[t]);`);
-    if (fused) {
-      score.push(
-        `  wMax${r} = max(wMax${r}, select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)}));`,
-      );
-    }
+    if (fused) score.push(`  wMax${r} = max(wMax${r}, ${parts.windowScore(r)});`);
   }
   score.push(`}`);
-  for (const a of accumulators) {
-    for (const r of slots) {
-      score.push(`let ${a}Alpha${r} = exp2(${a}m${r} - ${a}Max${r});`);
-      score.push(`${a}m${r} = ${a}Max${r};`, `${a}l${r} *= ${a}Alpha${r};`);
-      for (const c of cols) score.push(`${a}acc${r}_${c} *= ${a}Alpha${r};`);
-    }
-  }
+  for (const a of accumulators) score.push(...parts.rescale(a));
   score.push(`for (var t = 0u; t < ${u(KT)}; t++) {`);
   score.push(`  let key = j0 + t;`);
   for (const c of cols) score.push(`  let v${c} = vTile[t * ${u(C)} + ${u(c)}];`);
   for (const a of accumulators) {
-    for (const r of slots) {
-      const s = a === "w"
-        ? `select(${MASKED_SCORE}, scores${r}[t], ${inBand(r)})`
-        : `scores${r}[t]`;
-      score.push(`  let ${a}p${r} = exp2(${s} - ${a}m${r});`, `  ${a}l${r} += ${a}p${r};`);
-      for (const c of cols) {
-        score.push(`  ${a}acc${r}_${c} = fma(${splat(`${a}p${r}`)}, v${c}, ${a}acc${r}_${c});`);
-      }
-    }
+    const scoreOf = a === "w" ? parts.windowScore : (r: number) => `scores${r}[t]`;
+    score.push(...parts.accumulateValues(a, scoreOf).map((line) => `  ${line}`));
   }
   score.push(`}`);
 
@@ -174,12 +117,6 @@ export function flashAttentionWgsl(spec: AttentionKernelSpec, flash: FlashTiling
     store.push(`}`);
   }
 
-  const extras: string[] = [];
-  if (fused) extras.push(`var<storage, read_write> residualData: array<${vec}>;`);
-  else if (spec.addResidual) extras.push(`var<storage, read> residualData: array<${vec}>;`);
-  if (spec.keyMask) extras.push(`var<storage, read> maskData: array<f32>;`);
-  if (spec.scoreBias) extras.push(`var<storage, read> biasData: array<f32>;`);
-  const extraBindings = extras.map((e, i) => `@group(0) @binding(${4 + i}) ${e}`).join("\n");
   // Key range of the workgroup (uniform): every key, or the union of its queries' bands.
   const lastQuery = `min(qFirst + ${u(perGroup - 1)}, ${u(spec.queries - 1)})`;
   const range = spec.variant === "window"
@@ -193,21 +130,11 @@ export function flashAttentionWgsl(spec: AttentionKernelSpec, flash: FlashTiling
     `L=${spec.keys} D=${D}${spec.variant === "full" ? "" : ` w=${w}`}` +
     `${spec.keyMask ? " key mask" : ""}${spec.scoreBias ? " score bias" : ""}` +
     ` ${WG}x${R} queries, ${KT} keys per step
-@group(0) @binding(0) var<storage, read> qData: array<${vec}>;
-@group(0) @binding(1) var<storage, read> kData: array<${vec}>;
-@group(0) @binding(2) var<storage, read> vData: array<${vec}>;
-@group(0) @binding(3) var<storage, read_write> outData: array<${vec}>;
-${extraBindings}
+${parts.bindings}
 var<workgroup> kTile: array<${vec}, ${staged}>;
 var<workgroup> vTile: array<${vec}, ${staged}>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let group = wid.x + wid.y * ${u(spec.groupsX)};
-  if (group >= ${u(groups)}) { return; }
-  let queryTile = group % ${u(tiles)};
-  let h = (group / ${u(tiles)}) % ${u(spec.heads)};
-  let b = group / ${u(tiles * spec.heads)};
+${parts.entry}
   let qFirst = queryTile * ${u(perGroup)};
   ${range.join("\n  ")}
   ${setup.join("\n  ")}

@@ -65,6 +65,19 @@ export function channelTexels(channels: number): number {
   return Math.ceil(channels / 4);
 }
 
+/**
+ * A pack kernel after its `declarations`: invocation x of the grid packs item x (< `items`) of
+ * row y, slice z, in CONV_PACK_WORKGROUP-wide workgroups; `body` sees `gid`.
+ */
+function packKernel(declarations: string, items: number, body: string): string {
+  return `${declarations}
+@compute @workgroup_size(${CONV_PACK_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= ${items}u) { return; }
+${body}
+}`;
+}
+
 /** Source pixels one pack invocation reads along a row (one vec4 per channel when aligned). */
 const PACK_PIXELS = 4;
 
@@ -176,17 +189,17 @@ export function packConvInputWgsl(input: ConvInputSpec, slab: ConvPackSlab): str
     ? "@group(0) @binding(0) var<storage, read> src4: array<vec4<f32>>;"
     : "@group(0) @binding(0) var<storage, read> src: array<f32>;";
   const rowScale = input.upsample ? " / 2u" : "";
-  return `// conv pack ${input.layout} C=${channels} ${height}x${width} p=${p}${
+  const declarations = `// conv pack ${input.layout} C=${channels} ${height}x${width} p=${p}${
     input.upsample ? " up2" : ""
   }${input.normalize ? ` gn${input.normalize.groups}${input.normalize.silu ? "+silu" : ""}` : ""}
 ${sourceBinding}
 @group(0) @binding(1) var dst: texture_storage_3d<rgba32float, write>;
-${normalizeBindings}
-@compute @workgroup_size(${CONV_PACK_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let q = gid.x;
+${normalizeBindings}`;
+  return packKernel(
+    declarations,
+    quads,
+    `  let q = gid.x;
   let t = gid.y;
-  if (q >= ${quads}u) { return; }
   let zb = gid.z / ${paddedHeight}u;
   let py = gid.z % ${paddedHeight}u;
   let rowInside = py >= ${p}u && py < ${height + p}u;
@@ -194,8 +207,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let sy = min(max(py, ${p}u) - ${p}u, ${height - 1}u)${rowScale};
   let sx0 = q * ${PACK_PIXELS}u;
   let zero = vec4<f32>(0.0);
-  ${lines.join("\n  ")}
-}`;
+  ${lines.join("\n  ")}`,
+  );
 }
 
 /** Shape of a weight pack: [cout, cin, k, k] into (k²·CT) × cout texels. */
@@ -220,15 +233,15 @@ export function packConvWeightWgsl(shape: ConvWeightShape): string {
   const load = half
     ? `fn weightAt(i: u32) -> f32 { return unpack2x16float(w[i >> 1u])[i & 1u]; }`
     : `fn weightAt(i: u32) -> f32 { return w[i]; }`;
-  return `
+  const declarations = `
 @group(0) @binding(0) var<storage, read> w: array<${half ? "u32" : "f32"}>;
 @group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
-${load}
-@compute @workgroup_size(${CONV_PACK_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let texel = gid.x;
+${load}`;
+  return packKernel(
+    declarations,
+    taps * ct,
+    `  let texel = gid.x;
   let co = gid.y;
-  if (texel >= ${taps * ct}u) { return; }
   let tap = texel / ${ct}u;
   let t = texel % ${ct}u;
   var v = vec4<f32>(0.0);
@@ -237,8 +250,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let value = weightAt((co * ${cin}u + min(ci, ${cin - 1}u)) * ${taps}u + tap);
     v[i] = select(0.0, value, ci < ${cin}u);
   }
-  textureStore(dst, vec2<u32>(texel, co), v);
-}`;
+  textureStore(dst, vec2<u32>(texel, co), v);`,
+  );
 }
 
 /** The slice of the problem one conv dispatch covers. */

@@ -8,6 +8,13 @@
 import { f32Literal } from "./common.ts";
 import { laneType, mapKernel } from "./elementwise.ts";
 
+/** Bindings of a gather: the table (of `tableType`), the i32 ids, the output lanes. */
+function gatherBindings(tableType: string, outType: string): string {
+  return `@group(0) @binding(0) var<storage, read> table: array<${tableType}>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${outType}>;`;
+}
+
 /** out[b, :] = table[clamp(ids[b], 0, V − 1), :] (the clamp keeps bad ids inside the table). */
 export function embeddingLookupWgsl(
   vocabulary: number,
@@ -19,9 +26,7 @@ export function embeddingLookupWgsl(
   const t = laneType(width);
   const rowLanes = channels / width;
   return mapKernel(
-    `@group(0) @binding(0) var<storage, read> table: array<${t}>;
-@group(0) @binding(1) var<storage, read> ids: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${t}>;`,
+    gatherBindings(t, t),
     batch * rowLanes,
     rowInvocations,
     `    let id = u32(clamp(ids[i / ${rowLanes}u], 0, ${vocabulary - 1}));
@@ -70,9 +75,7 @@ export function embeddingGatherChunkWgsl(
     out[i] = select(pair.x, pair.y, (e & 1u) == 1u);`;
   }
   return mapKernel(
-    `@group(0) @binding(0) var<storage, read> table: array<${tableType}>;
-@group(0) @binding(1) var<storage, read> ids: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${t}>;`,
+    gatherBindings(tableType, t),
     batch * rowLanes,
     rowInvocations,
     `    let id = clamp(ids[i / ${rowLanes}u], 0, ${vocabulary - 1});

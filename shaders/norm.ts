@@ -12,7 +12,14 @@
 
 import { chunkIndex, type ChunkLayout, laneType, mapKernel } from "./elementwise.ts";
 import { f32Literal } from "./common.ts";
-import { ADD_FUNCTION, laneTotal, rowEntry, type RowLayout, rowReduceFunction } from "./rows.ts";
+import {
+  ADD_FUNCTION,
+  heldLanesLoop,
+  laneTotal,
+  rowEntry,
+  type RowLayout,
+  rowReduceFunction,
+} from "./rows.ts";
 
 /** Where shift and scale come from in the chunked adaLN output. */
 export interface ModulationSource extends ChunkLayout {
@@ -42,6 +49,33 @@ function normBindings(t: string, modulated: boolean): string {
 }
 
 /**
+ * A norm kernel over `layout`'s rows: `invocation` runs `bodies.invocation`; `workgroup` runs
+ * `bodies.workgroup`, which has `rowSum` and ends by scaling each held lane by
+ * rstd = 1/√(Σ `squares` over the row · `1/C` + eps) and storing it with `store`.
+ */
+function normKernel(
+  layout: RowLayout,
+  groupsX: number,
+  eps: number,
+  header: string,
+  bodies: { invocation: string; workgroup: string },
+  store: (value: string) => string,
+): string {
+  if (layout.variant === "invocation") return header + rowEntry(layout, groupsX, bodies.invocation);
+  const rowSquares = `rowSum(${laneTotal(layout.width, "squares")}, lid, lane)`;
+  return header + ADD_FUNCTION + rowReduceFunction(layout, "rowSum", "add") + rowEntry(
+    layout,
+    groupsX,
+    `  ${bodies.workgroup}
+  let rstd = inverseSqrt(${rowSquares} * ${f32Literal(1 / layout.channels)} + ${
+      f32Literal(Math.fround(eps))
+    });
+  if (!live) { return; }
+  ${heldLanesLoop(layout, store("cached[k] * rstd"))}`,
+  );
+}
+
+/**
  * Layer norm over the last axis, one row per `layout` row, with the modulation fused into the
  * store when `source` is given (row r reads the adaLN output of sample ⌊r / tokens⌋).
  */
@@ -62,23 +96,18 @@ export function layerNormWgsl(
     const index = (chunk: number) => `${sampleLanes} + ${(chunk * source.channels) / width}u + c`;
     return `out[base + c] = ${modulateExpression(value, source, width, index)};`;
   };
-  const header = normBindings(t, source !== undefined);
   const pivot = `let pivot = ${width === 4 ? "x[base].x" : "x[base]"};`;
-  if (layout.variant === "invocation") {
-    // Each vec4 component runs its own Welford over `lanes` values; Chan's formula merges
-    // the four (equal counts: the spread of the component means adds lanes·Σ(mean_j − μ)²).
-    const merge = width === 4
-      ? `let mean = dot(means, vec4<f32>(0.25));
+  // Each vec4 component runs its own Welford over `lanes` values; Chan's formula merges
+  // the four (equal counts: the spread of the component means adds lanes·Σ(mean_j − μ)²).
+  const merge = width === 4
+    ? `let mean = dot(means, vec4<f32>(0.25));
   let spread = means - mean;
   let variance = (dot(m2, vec4<f32>(1.0)) + ${
-        f32Literal(lanes)
-      } * dot(spread, spread)) * ${inverseCount};`
-      : `let mean = means;
+      f32Literal(lanes)
+    } * dot(spread, spread)) * ${inverseCount};`
+    : `let mean = means;
   let variance = m2 * ${inverseCount};`;
-    return header + rowEntry(
-      layout,
-      groupsX,
-      `  ${pivot}
+  const invocation = `  ${pivot}
   var means = Lane(0.0);
   var m2 = Lane(0.0);
   for (var c = 0u; c < ${lanes}u; c++) {
@@ -91,43 +120,22 @@ export function layerNormWgsl(
   let rstd = inverseSqrt(variance + ${epsLiteral});
   for (var c = 0u; c < ${lanes}u; c++) {
     ${store("(x[base + c] - pivot - mean) * rstd")}
-  }`,
-    );
-  }
-  const items = layout.itemsPerThread;
-  const stride = layout.threadsPerRow;
-  return header + ADD_FUNCTION + rowReduceFunction(layout, "rowSum", "add") + rowEntry(
+  }`;
+  // The held lanes become x − mean, so the shared ending's cached[k]·rstd is the norm.
+  const cacheAndSum = heldLanesLoop(layout, "cached[k] = x[base + c] - pivot; sum += cached[k];");
+  const centreAndSquare = heldLanesLoop(
     layout,
-    groupsX,
-    `  ${pivot}
-  var cached: array<Lane, ${items}>;
+    "cached[k] = cached[k] - mean; squares += cached[k] * cached[k];",
+  );
+  const workgroup = `${pivot}
+  var cached: array<Lane, ${layout.itemsPerThread}>;
   var sum = Lane(0.0);
-  for (var k = 0u; k < ${items}u; k++) {
-    let c = lane + k * ${stride}u;
-    if (c < ${lanes}u) {
-      cached[k] = x[base + c] - pivot;
-      sum += cached[k];
-    }
-  }
+  ${cacheAndSum}
   let mean = rowSum(${laneTotal(width, "sum")}, lid, lane) * ${inverseCount};
   var squares = Lane(0.0);
-  for (var k = 0u; k < ${items}u; k++) {
-    if (lane + k * ${stride}u < ${lanes}u) {
-      let d = cached[k] - mean;
-      squares += d * d;
-    }
-  }
-  let rstd = inverseSqrt(rowSum(${
-      laneTotal(width, "squares")
-    }, lid, lane) * ${inverseCount} + ${epsLiteral});
-  if (!live) { return; }
-  for (var k = 0u; k < ${items}u; k++) {
-    let c = lane + k * ${stride}u;
-    if (c < ${lanes}u) {
-      ${store("(cached[k] - mean) * rstd")}
-    }
-  }`,
-  );
+  ${centreAndSquare}`;
+  const header = normBindings(t, source !== undefined);
+  return normKernel(layout, groupsX, eps, header, { invocation, workgroup }, store);
 }
 
 /** x·(1 + scale) + shift over `[B, N, C]`, shift/scale read in place from the adaLN output. */
@@ -161,11 +169,7 @@ export function rmsNormWgsl(layout: RowLayout, groupsX: number, eps: number): st
   const header = `@group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read> weight: array<${t}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${t}>;`;
-  if (layout.variant === "invocation") {
-    return header + rowEntry(
-      layout,
-      groupsX,
-      `  var squares = Lane(0.0);
+  const invocation = `  var squares = Lane(0.0);
   for (var c = 0u; c < ${lanes}u; c++) {
     let v = x[base + c];
     squares = fma(v, v, squares);
@@ -173,32 +177,14 @@ export function rmsNormWgsl(layout: RowLayout, groupsX: number, eps: number): st
   let rstd = inverseSqrt(${laneTotal(width, "squares")} * ${inverseCount} + ${epsLiteral});
   for (var c = 0u; c < ${lanes}u; c++) {
     out[base + c] = x[base + c] * rstd * weight[c];
-  }`,
-    );
-  }
-  const items = layout.itemsPerThread;
-  const stride = layout.threadsPerRow;
-  return header + ADD_FUNCTION + rowReduceFunction(layout, "rowSum", "add") + rowEntry(
+  }`;
+  const cacheAndSquare = heldLanesLoop(
     layout,
-    groupsX,
-    `  var cached: array<Lane, ${items}>;
-  var squares = Lane(0.0);
-  for (var k = 0u; k < ${items}u; k++) {
-    let c = lane + k * ${stride}u;
-    if (c < ${lanes}u) {
-      cached[k] = x[base + c];
-      squares = fma(cached[k], cached[k], squares);
-    }
-  }
-  let rstd = inverseSqrt(rowSum(${
-      laneTotal(width, "squares")
-    }, lid, lane) * ${inverseCount} + ${epsLiteral});
-  if (!live) { return; }
-  for (var k = 0u; k < ${items}u; k++) {
-    let c = lane + k * ${stride}u;
-    if (c < ${lanes}u) {
-      out[base + c] = cached[k] * rstd * weight[c];
-    }
-  }`,
+    "cached[k] = x[base + c]; squares = fma(cached[k], cached[k], squares);",
   );
+  const workgroup = `var cached: array<Lane, ${layout.itemsPerThread}>;
+  var squares = Lane(0.0);
+  ${cacheAndSquare}`;
+  const store = (value: string) => `out[base + c] = ${value} * weight[c];`;
+  return normKernel(layout, groupsX, eps, header, { invocation, workgroup }, store);
 }

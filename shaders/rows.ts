@@ -103,6 +103,19 @@ var<workgroup> ${name}Partial: array<f32, ${ROW_WORKGROUP_SIZE}>;
 export const ADD_FUNCTION = "fn add(a: f32, b: f32) -> f32 { return a + b; }\n";
 
 /**
+ * A loop over the lanes a `workgroup`-variant invocation holds in `cached`: `body` sees `k`
+ * (the slot in `cached`) and `c` (the lane in the row) and runs for the lanes inside the row.
+ */
+export function heldLanesLoop(layout: RowLayout, body: string): string {
+  return `for (var k = 0u; k < ${layout.itemsPerThread}u; k++) {
+    let c = lane + k * ${layout.threadsPerRow}u;
+    if (c < ${layout.lanes}u) {
+      ${body}
+    }
+  }`;
+}
+
+/**
  * The entry point of a row kernel. The body sees `row` (< rows guaranteed for `invocation`;
  * for `workgroup`, `live` says whether the row exists, as every invocation must reach the
  * barriers), `base` (first lane of the row), and for `workgroup` `lid`, `lane`.

@@ -2,6 +2,33 @@
 
 import { f32Literal, flatIndex } from "./common.ts";
 
+/** Invocations per workgroup of the sampler kernels (one element each). */
+export const SAMPLER_WORKGROUP_SIZE = 64;
+
+/** A kernel with one invocation per element i < `size`; `body` sees `i`. */
+function perElementKernel(
+  bindings: string,
+  size: number,
+  rowInvocations: number,
+  body: string,
+): string {
+  return `
+${bindings}
+@compute @workgroup_size(${SAMPLER_WORKGROUP_SIZE})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = ${flatIndex(rowInvocations)};
+  if (i >= ${size}u) { return; }
+${body}
+}`;
+}
+
+/** Pixel p, channel c and sample b of element i of a [B, channels, plane] tensor. */
+function sampleChannelPixel(plane: number, channels: number): string {
+  return `  let p = i % ${plane}u;
+  let c = (i / ${plane}u) % ${channels}u;
+  let b = i / ${plane * channels}u;`;
+}
+
 /**
  * out[i] = Σ_k coef[k] · term_k[i]. The coefficients live in a small storage buffer so each
  * step's new values need no new pipeline.
@@ -12,16 +39,14 @@ export function linearCombinationWgsl(terms: number, size: number, rowInvocation
     (_, k) => `@group(0) @binding(${k + 1}) var<storage, read> term${k}: array<f32>;`,
   ).join("\n");
   const sum = Array.from({ length: terms }, (_, k) => `coef[${k}] * term${k}[i]`).join(" + ");
-  return `
-@group(0) @binding(0) var<storage, read> coef: array<f32>;
+  return perElementKernel(
+    `@group(0) @binding(0) var<storage, read> coef: array<f32>;
 ${decls}
-@group(0) @binding(${terms + 1}) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = ${flatIndex(rowInvocations)};
-  if (i >= ${size}u) { return; }
-  out[i] = ${sum};
-}`;
+@group(0) @binding(${terms + 1}) var<storage, read_write> out: array<f32>;`,
+    size,
+    rowInvocations,
+    `  out[i] = ${sum};`,
+  );
 }
 
 export interface GuidanceShape {
@@ -44,22 +69,18 @@ export interface GuidanceShape {
 export function guidanceWgsl(shape: GuidanceShape, scale: number, rowInvocations: number): string {
   const { half, outChannels, epsChannels, guidedChannels, plane } = shape;
   const size = half * epsChannels * plane;
-  return `
-@group(0) @binding(0) var<storage, read> modelOut: array<f32>;
-@group(0) @binding(1) var<storage, read_write> guided: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = ${flatIndex(rowInvocations)};
-  if (i >= ${size}u) { return; }
-  let p = i % ${plane}u;
-  let c = (i / ${plane}u) % ${epsChannels}u;
-  let b = i / ${plane * epsChannels}u;
+  return perElementKernel(
+    `@group(0) @binding(0) var<storage, read> modelOut: array<f32>;
+@group(0) @binding(1) var<storage, read_write> guided: array<f32>;`,
+    size,
+    rowInvocations,
+    `${sampleChannelPixel(plane, epsChannels)}
   let condIndex = (b * ${outChannels}u + c) * ${plane}u + p;
   let cond = modelOut[condIndex];
   if (c >= ${guidedChannels}u) { guided[i] = cond; return; }
   let uncond = modelOut[condIndex + ${half * outChannels * plane}u];
-  guided[i] = uncond + ${f32Literal(scale)} * (cond - uncond);
-}`;
+  guided[i] = uncond + ${f32Literal(scale)} * (cond - uncond);`,
+  );
 }
 
 /**
@@ -74,25 +95,21 @@ export function ddpmStepWgsl(
 ): string {
   const { samples, channels, outChannels, plane } = shape;
   const size = samples * channels * plane;
-  return `
-@group(0) @binding(0) var<storage, read> coef: array<f32>;
+  return perElementKernel(
+    `@group(0) @binding(0) var<storage, read> coef: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> eps: array<f32>;
 @group(0) @binding(3) var<storage, read> modelOut: array<f32>;
 @group(0) @binding(4) var<storage, read> noise: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = ${flatIndex(rowInvocations)};
-  if (i >= ${size}u) { return; }
-  let p = i % ${plane}u;
-  let c = (i / ${plane}u) % ${channels}u;
-  let b = i / ${plane * channels}u;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;`,
+    size,
+    rowInvocations,
+    `${sampleChannelPixel(plane, channels)}
   let v = modelOut[(b * ${outChannels}u + ${channels}u + c) * ${plane}u + p];
   let x0 = coef[0] * x[i] - coef[1] * eps[i];
   let mean = coef[2] * x0 + coef[3] * x[i];
   let frac = (v + 1.0) * 0.5;
   let logVariance = frac * coef[4] + (1.0 - frac) * coef[5];
-  out[i] = mean + coef[6] * exp(0.5 * logVariance) * noise[i];
-}`;
+  out[i] = mean + coef[6] * exp(0.5 * logVariance) * noise[i];`,
+  );
 }

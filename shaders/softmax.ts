@@ -7,6 +7,7 @@ import { f32Literal } from "./common.ts";
 import { laneType } from "./elementwise.ts";
 import {
   ADD_FUNCTION,
+  heldLanesLoop,
   laneMax,
   laneTotal,
   rowEntry,
@@ -40,34 +41,24 @@ export function softmaxWgsl(layout: RowLayout, groupsX: number): string {
   for (var c = 0u; c < ${lanes}u; c++) { out[base + c] = exp(x[base + c] - rowMax) * inverseSum; }`,
     );
   }
-  const items = layout.itemsPerThread;
-  const stride = layout.threadsPerRow;
+  const cacheAndMax = heldLanesLoop(
+    layout,
+    "cached[k] = x[base + c]; largest = max(largest, cached[k]);",
+  );
+  const expAndSum = heldLanesLoop(layout, "cached[k] = exp(cached[k] - rowMax); sum += cached[k];");
+  const store = heldLanesLoop(layout, "out[base + c] = cached[k] * inverseSum;");
   return header + ADD_FUNCTION + rowReduceFunction(layout, "rowSum", "add") +
     rowReduceFunction(layout, "rowMax", "max") + rowEntry(
       layout,
       groupsX,
-      `  var cached: array<Lane, ${items}>;
+      `  var cached: array<Lane, ${layout.itemsPerThread}>;
   var largest = Lane(${LOWEST});
-  for (var k = 0u; k < ${items}u; k++) {
-    let c = lane + k * ${stride}u;
-    if (c < ${lanes}u) {
-      cached[k] = x[base + c];
-      largest = max(largest, cached[k]);
-    }
-  }
+  ${cacheAndMax}
   let rowMax = rowMax(${laneMax(width, "largest")}, lid, lane);
   var sum = Lane(0.0);
-  for (var k = 0u; k < ${items}u; k++) {
-    if (lane + k * ${stride}u < ${lanes}u) {
-      cached[k] = exp(cached[k] - rowMax);
-      sum += cached[k];
-    }
-  }
+  ${expAndSum}
   let inverseSum = 1.0 / rowSum(${laneTotal(width, "sum")}, lid, lane);
   if (!live) { return; }
-  for (var k = 0u; k < ${items}u; k++) {
-    let c = lane + k * ${stride}u;
-    if (c < ${lanes}u) { out[base + c] = cached[k] * inverseSum; }
-  }`,
+  ${store}`,
     );
 }

@@ -4,6 +4,7 @@
  */
 
 import { OptionError } from "../../src/errors.ts";
+import { sincosFrequencies, sincosTable2d } from "../../src/ops/embedding.ts";
 import { roundHalfEven } from "../../src/sampling/noise_schedule.ts";
 
 /** How the grid positions are stretched: from the pixel size of sample 0 and the token count. */
@@ -59,23 +60,9 @@ export function stdit2PositionEmbedding(
       `position embedding: scale ${stretch.scale} and base size ${stretch.baseSize} must be positive`,
     );
   }
-  const quarter = width / 4;
-  const omegas = Float64Array.from({ length: quarter }, (_, k) => 1 / 10000 ** (k / quarter));
-  const rows = axisPositions(gridH, stretch);
-  const columns = axisPositions(gridW, stretch);
-  const out = new Float32Array(gridH * gridW * width);
-  for (let r = 0; r < gridH; r++) {
-    for (let c = 0; c < gridW; c++) {
-      const base = (r * gridW + c) * width;
-      for (let k = 0; k < quarter; k++) {
-        const x = columns[c] * omegas[k];
-        const y = rows[r] * omegas[k];
-        out[base + k] = Math.sin(x);
-        out[base + quarter + k] = Math.cos(x);
-        out[base + 2 * quarter + k] = Math.sin(y);
-        out[base + 3 * quarter + k] = Math.cos(y);
-      }
-    }
-  }
-  return out;
+  return sincosTable2d(
+    axisPositions(gridH, stretch),
+    axisPositions(gridW, stretch),
+    sincosFrequencies(width),
+  );
 }

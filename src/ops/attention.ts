@@ -12,6 +12,7 @@
 import {
   attentionGroupCount,
   type AttentionKernelSpec,
+  type AttentionProblem,
   type AttentionTiling,
   type AttentionVariant,
   attentionWgsl,
@@ -20,7 +21,6 @@ import {
 import {
   defaultFlashTiling,
   flashAttentionWgsl,
-  flashGroupCount,
   type FlashTiling,
 } from "../../shaders/attention_flash.ts";
 import { OptionError, ShapeError } from "../errors.ts";
@@ -132,6 +132,24 @@ function checkWindow(op: string, window: number): void {
   }
 }
 
+/** Throws unless `keyMask` is f32 [batch, keys]; `keysFrom` names the tensor the keys come from. */
+function checkKeyMask(
+  op: string,
+  keyMask: Tensor,
+  batch: number,
+  keys: number,
+  keysFrom: string,
+): void {
+  const ok = keyMask.dtype === "f32" && keyMask.shape.length === 2 &&
+    keyMask.shape[0] === batch && keyMask.shape[1] === keys;
+  if (!ok) {
+    throw new ShapeError(
+      `${op}: key mask must be f32 [${batch}, ${keys}] for ${keysFrom}, got ` +
+        `${keyMask.dtype} [${keyMask.shape}]`,
+    );
+  }
+}
+
 /** Largest of 4, 2, 1 dividing every stride, offset and the head dim (element loads → vecN). */
 function vectorWidth(headDim: number, layouts: readonly OperandLayout[]): 1 | 2 | 4 {
   const fits = (w: number) =>
@@ -140,20 +158,18 @@ function vectorWidth(headDim: number, layouts: readonly OperandLayout[]): 1 | 2 
 }
 
 /** One attention launch: operand tensors with their layouts, and the kernel's extras. */
-interface Launch {
+interface Launch extends AttentionProblem, LaunchExtras {
   op: string;
-  variant: AttentionVariant;
-  batch: number;
-  heads: number;
-  headDim: number;
-  queries: number;
-  keys: number;
   q: { tensor: Tensor; layout: OperandLayout };
   k: { tensor: Tensor; layout: OperandLayout };
   v: { tensor: Tensor; layout: OperandLayout };
   outputs: readonly Tensor[];
   window: number;
   residualIn?: Tensor | null;
+}
+
+/** The extras of a `full` launch (T5 and cross-attention). */
+interface LaunchExtras {
   keyMask?: Tensor | null;
   maskedKeyBias?: number;
   scoreBias?: Tensor | null;
@@ -240,9 +256,8 @@ function record(job: Launch, kernel: AttentionKernel): void {
     throw new ShapeError(`${job.op}: head dim ${job.headDim} is too wide for the flash kernel`);
   }
   const counts = { batch: job.batch, heads: job.heads, queries: job.queries };
-  const groups = flash
-    ? flashGroupCount({ ...counts, flash })
-    : attentionGroupCount({ ...counts, tiling });
+  // The flash split has the direct one's fields: one workgroup per block of queries either way.
+  const groups = attentionGroupCount({ ...counts, tiling: flash ?? tiling });
   const groupsX = Math.min(groups, MAX_GROUPS_PER_DIMENSION);
   const layouts = [job.q.layout, job.k.layout, job.v.layout, out];
   const spec: AttentionKernelSpec = {
@@ -292,6 +307,7 @@ function launchPacked(
   window: number,
   residualIn: Tensor | null,
   outputs: readonly Tensor[],
+  extras: LaunchExtras = {},
 ): void {
   const channels = shape.heads * shape.headDim;
   const packed = 3 * channels;
@@ -309,6 +325,7 @@ function launchPacked(
     outputs,
     window,
     residualIn,
+    ...extras,
   });
 }
 
@@ -400,16 +417,7 @@ export function crossAttention(q: Tensor, kv: Tensor, heads: number, keyMask?: T
       `${op}: kv must be [${batch}, L, ${2 * channels}] for q [${q.shape}], got [${kv.shape}]`,
     );
   }
-  if (keyMask) {
-    const ok = keyMask.dtype === "f32" && keyMask.shape.length === 2 &&
-      keyMask.shape[0] === batch && keyMask.shape[1] === keys;
-    if (!ok) {
-      throw new ShapeError(
-        `${op}: key mask must be f32 [${batch}, ${keys}] for kv [${kv.shape}], got ` +
-          `${keyMask.dtype} [${keyMask.shape}]`,
-      );
-    }
-  }
+  if (keyMask) checkKeyMask(op, keyMask, batch, keys, `kv [${kv.shape}]`);
   if (keys === 0) throw new ShapeError(`${op}: kv has no keys (L = 0)`);
   const output = Tensor.empty(q.gpu, [batch, queries, channels], "f32", "cross-attention");
   if (queries === 0 || batch === 0) return output;
@@ -473,16 +481,7 @@ export function biasedAttention(
         `${heads} heads, got ${bias.dtype} [${bias.shape}]`,
     );
   }
-  if (keyMask) {
-    const ok = keyMask.dtype === "f32" && keyMask.shape.length === 2 &&
-      keyMask.shape[0] === batch && keyMask.shape[1] === tokens;
-    if (!ok) {
-      throw new ShapeError(
-        `${op}: key mask must be f32 [${batch}, ${tokens}] for qkv [${qkv.shape}], got ` +
-          `${keyMask.dtype} [${keyMask.shape}]`,
-      );
-    }
-  }
+  if (keyMask) checkKeyMask(op, keyMask, batch, tokens, `qkv [${qkv.shape}]`);
   const scale = options.scale ?? 1;
   const maskedKeyBias = options.maskedKeyBias ?? T5_MASKED_KEY_BIAS;
   if (!Number.isFinite(scale) || !Number.isFinite(maskedKeyBias)) {
@@ -492,25 +491,7 @@ export function biasedAttention(
   }
   const output = emptyOutput(qkv.gpu, shape, "biased-attention");
   if (tokens === 0 || batch === 0) return output;
-  const channels = shape.heads * shape.headDim;
-  const packed = 3 * channels;
-  launch({
-    op,
-    variant: "full",
-    batch,
-    heads,
-    headDim: shape.headDim,
-    queries: tokens,
-    keys: tokens,
-    q: { tensor: qkv, layout: { rowStride: packed, columnOffset: 0 } },
-    k: { tensor: qkv, layout: { rowStride: packed, columnOffset: channels } },
-    v: { tensor: qkv, layout: { rowStride: packed, columnOffset: 2 * channels } },
-    outputs: [output],
-    window: 0,
-    keyMask,
-    maskedKeyBias,
-    scoreBias: bias,
-    scale,
-  });
+  const extras = { keyMask, maskedKeyBias, scoreBias: bias, scale };
+  launchPacked(op, "full", qkv, shape, 0, null, [output], extras);
   return output;
 }

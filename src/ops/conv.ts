@@ -4,8 +4,8 @@
  * apply step (+ SiLU) and a nearest ×2 upsample (see shaders/conv.ts).
  *
  * Weights are packed into a texture on first use and cached per weight tensor (weights are
- * immutable); the input goes through one shared 3D scratch texture per call. Dispatches run in
- * recording order, so back-to-back calls may reuse the scratch texture.
+ * immutable); the input goes through one shared 3D scratch texture per call (see
+ * ./texture_kernels.ts).
  */
 
 import {
@@ -31,6 +31,7 @@ import {
   samplesPerBinding,
   slabBinding,
 } from "./planes.ts";
+import { recordTextureDispatch, simdLanes, TextureCache } from "./texture_kernels.ts";
 
 export type { ConvOutputMap, ConvTile } from "../../shaders/conv.ts";
 
@@ -71,13 +72,6 @@ export function convFlops(
   return 2 * batch * inChannels * outChannels * kernelSize * kernelSize * height * width;
 }
 
-/** SIMD lanes of a llvmpipe adapter ("llvmpipe (LLVM 15.0.6, 256 bits)" → 8), else 8. */
-function simdLanes(gpu: Gpu): number {
-  const bits = /(\d+) bits/.exec(gpu.adapterDescription);
-  const lanes = bits ? Number(bits[1]) / 32 : 8;
-  return Math.min(16, Math.max(4, lanes));
-}
-
 /**
  * Default register tile, measured on lavapipe (2 cores, 256-bit SIMD) with bench/conv_bench.ts at
  * SD-VAE shapes: 32 pixels × 8 channels per lane ran 72 GFLOP/s at 512→512 on 64², against 65
@@ -99,126 +93,43 @@ interface CachedWeight {
   bytes: number;
 }
 
-interface ConvResources {
-  weights: Map<Tensor, CachedWeight>;
-  scratch: GPUTexture | null;
-}
-
-const resourcesByGpu = new WeakMap<Gpu, ConvResources>();
-
-function resources(gpu: Gpu): ConvResources {
-  let res = resourcesByGpu.get(gpu);
-  if (!res) {
-    res = { weights: new Map(), scratch: null };
-    resourcesByGpu.set(gpu, res);
-  }
-  return res;
-}
+const textures = new TextureCache<CachedWeight>((w) => [w.texture]);
 
 /** Bytes held by the conv kernels' textures (packed weights and the input scratch texture). */
 export function convCacheBytes(gpu: Gpu): number {
-  const res = resourcesByGpu.get(gpu);
-  if (!res) return 0;
-  const s = res.scratch;
-  let bytes = s ? s.width * s.height * s.depthOrArrayLayers * 16 : 0;
-  for (const w of res.weights.values()) bytes += w.bytes;
-  return bytes;
+  return textures.bytes(gpu);
 }
 
 /** Frees the packed weight textures and the scratch texture. */
 export function releaseConvCaches(gpu: Gpu): void {
-  const res = resourcesByGpu.get(gpu);
-  if (!res) return;
-  gpu.flush();
-  for (const w of res.weights.values()) w.texture.destroy();
-  res.weights.clear();
-  res.scratch?.destroy();
-  res.scratch = null;
-}
-
-/** Records a dispatch whose bindings include textures (Gpu.dispatch takes buffers only). */
-function recordDispatch(
-  gpu: Gpu,
-  name: string,
-  wgsl: string,
-  bindings: readonly (GPUTextureView | BufferBinding)[],
-  workgroups: readonly [number, number, number],
-): void {
-  const entries = bindings.map((b, binding) => {
-    if (!("buffer" in b)) return { binding, resource: b };
-    gpu.checkBinding(name, binding, b);
-    return { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } };
-  });
-  const pipeline = gpu.pipelines.get(name, wgsl);
-  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  gpu.recorder.dispatch(pipeline, bindGroup, workgroups, name);
+  textures.release(gpu);
 }
 
 function cachedWeight(gpu: Gpu, weight: Tensor): CachedWeight {
-  const res = resources(gpu);
-  const hit = res.weights.get(weight);
-  if (hit) return hit;
-  // Drop the copies of weights released since the last miss (they can never be passed again).
-  const stale = [...res.weights.entries()].filter(([t]) => t.released);
-  if (stale.length > 0) {
-    gpu.flush();
-    for (const [t, w] of stale) {
-      w.texture.destroy();
-      res.weights.delete(t);
-    }
-  }
-  const [outChannels, inChannels, kernelSize] = weight.shape;
-  const texels = kernelSize * kernelSize * channelTexels(inChannels);
-  const texture = gpu.device.createTexture({
-    size: [texels, outChannels],
-    format: "rgba32float",
-    usage: GPUTextureUsage.STORAGE_BINDING,
-    label: "conv-weight",
+  return textures.weight(gpu, weight, () => {
+    const [outChannels, inChannels, kernelSize] = weight.shape;
+    const texels = kernelSize * kernelSize * channelTexels(inChannels);
+    const texture = gpu.device.createTexture({
+      size: [texels, outChannels],
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING,
+      label: "conv-weight",
+    });
+    const view = texture.createView();
+    recordTextureDispatch(
+      gpu,
+      "conv-pack-weight",
+      packConvWeightWgsl({
+        outChannels,
+        inChannels,
+        kernelSize,
+        source: weight.dtype as "f32" | "f16",
+      }),
+      [weight.binding(), view],
+      [Math.ceil(texels / CONV_PACK_WORKGROUP), outChannels, 1],
+    );
+    return { texture, view, bytes: texels * outChannels * 16 };
   });
-  const view = texture.createView();
-  recordDispatch(
-    gpu,
-    "conv-pack-weight",
-    packConvWeightWgsl({
-      outChannels,
-      inChannels,
-      kernelSize,
-      source: weight.dtype as "f32" | "f16",
-    }),
-    [weight.binding(), view],
-    [Math.ceil(texels / CONV_PACK_WORKGROUP), outChannels, 1],
-  );
-  const entry = { texture, view, bytes: texels * outChannels * 16 };
-  res.weights.set(weight, entry);
-  return entry;
-}
-
-/** The scratch input texture, grown (never shrunk) to at least `size` texels per axis. */
-function scratchTexture(gpu: Gpu, size: [number, number, number]): GPUTexture {
-  const res = resources(gpu);
-  const old = res.scratch;
-  if (
-    old && old.width >= size[0] && old.height >= size[1] && old.depthOrArrayLayers >= size[2]
-  ) {
-    return old;
-  }
-  if (old) {
-    gpu.flush();
-    old.destroy();
-  }
-  const grown = gpu.device.createTexture({
-    size: [
-      Math.max(size[0], old?.width ?? 0),
-      Math.max(size[1], old?.height ?? 0),
-      Math.max(size[2], old?.depthOrArrayLayers ?? 0),
-    ],
-    dimension: "3d",
-    format: "rgba32float",
-    usage: GPUTextureUsage.STORAGE_BINDING,
-    label: "conv-input-scratch",
-  });
-  res.scratch = grown;
-  return grown;
 }
 
 function expectF32(what: string, t: Tensor): void {
@@ -338,7 +249,13 @@ export function conv2d(
   );
   const w = cachedWeight(gpu, weight);
   for (const chunk of sampleChunks(batch, perChunk)) {
-    const scratch = scratchTexture(gpu, [texels, paddedWidth, chunk.sampleCount * paddedHeight]);
+    const scratchSize = [texels, paddedWidth, chunk.sampleCount * paddedHeight] as const;
+    const scratch = textures.scratch(gpu, scratchSize, {
+      dimension: "3d",
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING,
+      label: "conv-input-scratch",
+    });
     const scratchView = scratch.createView();
     const inputSlabs = layout === "nchw"
       ? chunkSlabs(nchwSource, chunk, maxBinding, 4)
@@ -347,7 +264,7 @@ export function conv2d(
       const source = layout === "nchw" ? slabBinding(x, slab) : nhwcBinding(x, slab);
       const bindings: (GPUTextureView | BufferBinding)[] = [source, scratchView];
       if (norm) bindings.push(norm.stats.binding(), norm.weight.binding(), norm.bias.binding());
-      recordDispatch(
+      recordTextureDispatch(
         gpu,
         "conv-pack-input",
         packConvInputWgsl(input, slab),
@@ -405,7 +322,7 @@ function convDispatch(
     residual: residual !== undefined,
     outputMap: options.outputMap ?? null,
   };
-  recordDispatch(
+  recordTextureDispatch(
     out.gpu,
     "conv2d",
     conv2dWgsl(shape, tile, epilogue),

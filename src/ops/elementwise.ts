@@ -50,6 +50,25 @@ export function expectChunks(op: string, x: Tensor, mod: Tensor, chunks: number[
   return stride;
 }
 
+/**
+ * Records kernel `name` with `invocations` invocations on a flat grid of elementwise-sized
+ * workgroups, binding `tensors` in order; `wgsl` gets the grid's invocations per row.
+ */
+export function dispatchFlat(
+  name: string,
+  invocations: number,
+  tensors: readonly Tensor[],
+  wgsl: (rowInvocations: number) => string,
+): void {
+  const grid = flatGrid(invocations, ELEMENTWISE_WORKGROUP_SIZE);
+  tensors[0].gpu.dispatch({
+    name,
+    wgsl: wgsl(grid.rowInvocations),
+    bindings: tensors.map((t) => t.binding()),
+    workgroups: grid.workgroups,
+  });
+}
+
 function mapGrid(size: number, width: number): ReturnType<typeof flatGrid> {
   return flatGrid(mapInvocations(size, width), ELEMENTWISE_WORKGROUP_SIZE);
 }

@@ -262,35 +262,34 @@ function posEmbedAxes(
       (_, i) => Math.fround(Math.fround(i / step) / scale),
     );
   };
-  const quarter = embedDim / 4;
   return {
     rowPositions: positions(gridH),
     columnPositions: positions(gridW),
-    omegas: Float64Array.from({ length: quarter }, (_, k) => 1 / 10000 ** (k / quarter)),
+    omegas: sincosFrequencies(embedDim),
   };
 }
 
+/** ω_k = 10000^(−k/(D/4)) for k < D/4, in f64 (as diffusers and Open-Sora compute them). */
+export function sincosFrequencies(embedDim: number): Float64Array {
+  const quarter = embedDim / 4;
+  return Float64Array.from({ length: quarter }, (_, k) => 1 / 10000 ** (k / quarter));
+}
+
 /**
- * The 2D sincos position embedding [gridH·gridW, embedDim] for tokens in row-major order:
- * token (r, c) = [sin(x·ω), cos(x·ω), sin(y·ω), cos(y·ω)], x from the column, y from the row.
+ * The table [rows·columns, 4·ω.length] for tokens in row-major order: token (r, c) is
+ * [sin(x·ω), cos(x·ω), sin(y·ω), cos(y·ω)] with x = columnPositions[c], y = rowPositions[r];
+ * products and sinusoids in f64, rounded once to f32.
  */
-export function posEmbed2dCpu(
-  embedDim: number,
-  gridH: number,
-  gridW: number,
-  baseSize: number,
-  interpolationScale: number,
+export function sincosTable2d(
+  rowPositions: Float32Array,
+  columnPositions: Float32Array,
+  omegas: Float64Array,
 ): Float32Array {
-  const { rowPositions, columnPositions, omegas } = posEmbedAxes(
-    embedDim,
-    gridH,
-    gridW,
-    baseSize,
-    interpolationScale,
-  );
   const quarter = omegas.length;
-  const out = new Float32Array(gridH * gridW * embedDim);
-  for (let r = 0; r < gridH; r++) {
+  const embedDim = 4 * quarter;
+  const gridW = columnPositions.length;
+  const out = new Float32Array(rowPositions.length * gridW * embedDim);
+  for (let r = 0; r < rowPositions.length; r++) {
     for (let c = 0; c < gridW; c++) {
       const base = (r * gridW + c) * embedDim;
       for (let k = 0; k < quarter; k++) {
@@ -304,6 +303,21 @@ export function posEmbed2dCpu(
     }
   }
   return out;
+}
+
+/**
+ * The 2D sincos position embedding [gridH·gridW, embedDim] for tokens in row-major order:
+ * token (r, c) = [sin(x·ω), cos(x·ω), sin(y·ω), cos(y·ω)], x from the column, y from the row.
+ */
+export function posEmbed2dCpu(
+  embedDim: number,
+  gridH: number,
+  gridW: number,
+  baseSize: number,
+  interpolationScale: number,
+): Float32Array {
+  const axes = posEmbedAxes(embedDim, gridH, gridW, baseSize, interpolationScale);
+  return sincosTable2d(axes.rowPositions, axes.columnPositions, axes.omegas);
 }
 
 /** `posEmbed2dCpu` computed by a kernel on `gpu` (only the axis positions and ω are uploaded). */

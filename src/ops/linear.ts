@@ -20,6 +20,7 @@ import {
   type DirectLinearShape,
   directLinearWgsl,
   K_TEXEL_ALIGN,
+  type LinearEpilogue,
   PACK_WORKGROUP,
   type PackShape,
   packTexelsWgsl,
@@ -41,6 +42,7 @@ import { ShapeError } from "../errors.ts";
 import type { BufferBinding, Gpu } from "../gpu/context.ts";
 import { type KernelTrial, sizeBucket } from "../gpu/kernel_choice.ts";
 import { Tensor } from "../tensor.ts";
+import { recordTextureDispatch, simdLanes, TextureCache } from "./texture_kernels.ts";
 
 export type { Activation, TiledLinearTile } from "../../shaders/linear.ts";
 
@@ -117,19 +119,13 @@ function linearTrial(
   const b = Tensor.fromArray(gpu, new Float32Array(n), [n], "f32", "linear-trial-b");
   const out = Tensor.empty(gpu, [m, n], "f32", "linear-trial-y");
   return {
-    launch: (variant) => runVariant(variant, x, w, b, out, m, "none", {}),
+    launch: (variant) =>
+      runVariant(variant, { x, weight: w, bias: b, out, m, activation: "none" }, {}),
     dispose: () => {
-      forgetWeightTexture(gpu, w);
+      textures.forget(gpu, w);
       for (const t of [x, w, b, out]) t.release();
     },
   };
-}
-
-/** SIMD lanes of a llvmpipe adapter ("llvmpipe (LLVM 15.0.6, 256 bits)" → 8), else 8. */
-function simdLanes(gpu: Gpu): number {
-  const bits = /(\d+) bits/.exec(gpu.adapterDescription);
-  const lanes = bits ? Number(bits[1]) / 32 : 8;
-  return Math.min(16, Math.max(4, lanes));
 }
 
 /**
@@ -167,29 +163,11 @@ interface CachedWeight {
   only: boolean;
 }
 
-interface LinearResources {
-  weights: Map<Tensor, CachedWeight>;
-  scratch: GPUTexture | null;
-}
-
-const resourcesByGpu = new WeakMap<Gpu, LinearResources>();
-
-function resources(gpu: Gpu): LinearResources {
-  let res = resourcesByGpu.get(gpu);
-  if (!res) {
-    res = { weights: new Map(), scratch: null };
-    resourcesByGpu.set(gpu, res);
-  }
-  return res;
-}
+const textures = new TextureCache<CachedWeight>((w) => w.chunks.map((c) => c.texture));
 
 /** Bytes held by the linear kernels' textures (weight copies and the x scratch texture). */
 export function linearCacheBytes(gpu: Gpu): number {
-  const res = resourcesByGpu.get(gpu);
-  if (!res) return 0;
-  let bytes = res.scratch ? res.scratch.width * res.scratch.height * 16 : 0;
-  for (const w of res.weights.values()) bytes += w.bytes;
-  return bytes;
+  return textures.bytes(gpu);
 }
 
 /**
@@ -199,16 +177,7 @@ export function linearCacheBytes(gpu: Gpu): number {
  * released.
  */
 export function releaseLinearCaches(gpu: Gpu): void {
-  const res = resourcesByGpu.get(gpu);
-  if (!res) return;
-  gpu.flush();
-  for (const [t, w] of res.weights) {
-    if (w.only) continue;
-    for (const c of w.chunks) c.texture.destroy();
-    res.weights.delete(t);
-  }
-  res.scratch?.destroy();
-  res.scratch = null;
+  textures.release(gpu, (w) => w.only);
 }
 
 /**
@@ -220,16 +189,6 @@ function usesTextures(gpu: Gpu, k: number): boolean {
   const forced = gpu.kernels.forced("linear");
   const tiled = forced === undefined ? isCpuAdapter(gpu) : forced === "tiled";
   return tiled && k > 0 && paddedTexels(k) <= gpu.limits.maxTextureDimension2D;
-}
-
-/** Drops the texture copy of `weight` (a trial's scratch weight) now. */
-function forgetWeightTexture(gpu: Gpu, weight: Tensor): void {
-  const res = resourcesByGpu.get(gpu);
-  const entry = res?.weights.get(weight);
-  if (!res || !entry) return;
-  gpu.flush();
-  for (const c of entry.chunks) c.texture.destroy();
-  res.weights.delete(weight);
 }
 
 /**
@@ -252,12 +211,7 @@ export function keepWeightInTexture(weight: Tensor): boolean {
   entry.only = true;
   weight.detachStorage(
     "its buffer was freed after packing (keepWeightInTexture); only linear() can read it",
-    () => {
-      const res = resources(gpu);
-      gpu.flush();
-      for (const c of entry.chunks) c.texture.destroy();
-      res.weights.delete(weight);
-    },
+    () => textures.forget(gpu, weight),
   );
   return true;
 }
@@ -282,26 +236,8 @@ function newTexture(
   });
 }
 
-/** Records a dispatch whose bindings include textures (Gpu.dispatch takes buffers only). */
-function recordDispatch(
-  gpu: Gpu,
-  name: string,
-  wgsl: string,
-  bindings: readonly (GPUTextureView | BufferBinding)[],
-  workgroups: readonly [number, number, number],
-): void {
-  const entries = bindings.map((b, binding) => {
-    if (!("buffer" in b)) return { binding, resource: b };
-    gpu.checkBinding(name, binding, b);
-    return { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } };
-  });
-  const pipeline = gpu.pipelines.get(name, wgsl);
-  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  gpu.recorder.dispatch(pipeline, bindGroup, workgroups, name);
-}
-
 function pack(gpu: Gpu, source: Tensor, shape: PackShape, target: GPUTexture): void {
-  recordDispatch(
+  recordTextureDispatch(
     gpu,
     "linear-pack",
     packTexelsWgsl(shape),
@@ -320,18 +256,10 @@ function rowChunks(rows: number, maxRows: number): { rowBase: number; rows: numb
 }
 
 function cachedWeight(gpu: Gpu, weight: Tensor, kTexels: number): CachedWeight {
-  const res = resources(gpu);
-  const hit = res.weights.get(weight);
-  if (hit) return hit;
-  // Drop the copies of weights released since the last miss (they can never be passed again).
-  const stale = [...res.weights.entries()].filter(([t]) => t.released);
-  if (stale.length > 0) {
-    gpu.flush();
-    for (const [t, w] of stale) {
-      for (const c of w.chunks) c.texture.destroy();
-      res.weights.delete(t);
-    }
-  }
+  return textures.weight(gpu, weight, () => packWeight(gpu, weight, kTexels));
+}
+
+function packWeight(gpu: Gpu, weight: Tensor, kTexels: number): CachedWeight {
   const [n, k] = weight.shape;
   const format: WeightTexelFormat = weight.dtype === "f16" ? "f16x8" : "f32";
   const texels = format === "f16x8" ? kTexels / 2 : kTexels;
@@ -346,50 +274,35 @@ function cachedWeight(gpu: Gpu, weight: Tensor, kTexels: number): CachedWeight {
     );
     return { texture, view: texture.createView(), rowBase, rows };
   });
-  const entry = { chunks, format, bytes: texels * n * 16, only: false };
-  res.weights.set(weight, entry);
-  return entry;
+  return { chunks, format, bytes: texels * n * 16, only: false };
 }
 
-/** The x scratch texture, grown (never shrunk) to hold `width × height` texels. */
-function scratchTexture(gpu: Gpu, width: number, height: number): GPUTexture {
-  const res = resources(gpu);
-  const old = res.scratch;
-  if (old && old.width >= width && old.height >= height) return old;
-  if (old) {
-    gpu.flush();
-    old.destroy();
-  }
-  const grown = newTexture(
-    gpu,
-    Math.max(width, old?.width ?? 0),
-    Math.max(height, old?.height ?? 0),
-    "rgba32float",
-    "linear-x-scratch",
-  );
-  res.scratch = grown;
-  return grown;
+/** One product to record: out = act(x·Wᵀ + b), x read as `m` rows. */
+interface LinearCall {
+  x: Tensor;
+  weight: Tensor;
+  bias: Tensor | undefined;
+  out: Tensor;
+  m: number;
+  activation: Activation;
 }
 
-function linearTiled(
-  x: Tensor,
-  weight: Tensor,
-  bias: Tensor | undefined,
-  out: Tensor,
-  m: number,
-  activation: Activation,
-  tileOverride: TiledLinearTile | undefined,
-): void {
+function linearTiled(call: LinearCall, tileOverride: TiledLinearTile | undefined): void {
+  const { x, weight, bias, out, m } = call;
   const gpu = x.gpu;
   const [n, k] = weight.shape;
   const kTexels = paddedTexels(k);
   const maxRows = gpu.limits.maxTextureDimension2D;
   const w = cachedWeight(gpu, weight, kTexels);
   const lanes = simdLanes(gpu);
-  const epilogue = { bias: bias !== undefined, activation };
+  const epilogue = { bias: bias !== undefined, activation: call.activation };
   for (const xChunk of rowChunks(m, maxRows)) {
     const tile = tileOverride ?? defaultTiledTile(xChunk.rows, n, lanes, w.format);
-    const scratch = scratchTexture(gpu, kTexels, xChunk.rows);
+    const scratch = textures.scratch(gpu, [kTexels, xChunk.rows, 1], {
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING,
+      label: "linear-x-scratch",
+    });
     pack(
       gpu,
       x,
@@ -414,7 +327,7 @@ function linearTiled(
         out.binding(),
       ];
       if (bias) bindings.push(bias.binding());
-      recordDispatch(gpu, "linear-tiled", tiledLinearWgsl(shape, tile, epilogue), bindings, [
+      recordTextureDispatch(gpu, "linear-tiled", tiledLinearWgsl(shape, tile, epilogue), bindings, [
         ...tiledLinearGrid(xChunk.rows, shape, tile),
         1,
       ]);
@@ -422,76 +335,69 @@ function linearTiled(
   }
 }
 
-function linearDirect(
-  x: Tensor,
-  weight: Tensor,
-  bias: Tensor | undefined,
-  out: Tensor,
-  m: number,
-  activation: Activation,
+/** The sizes and weight element type of a buffer kernel (direct or gemm) for `call`. */
+function bufferShape(call: LinearCall): { m: number; n: number; k: number; weight: "f16" | "f32" } {
+  const [n, k] = call.weight.shape;
+  return { m: call.m, n, k, weight: call.weight.dtype === "f16" ? "f16" : "f32" };
+}
+
+/**
+ * Records a buffer kernel binding x, the weight, out and the bias if any; `wgsl` gets the
+ * epilogue.
+ */
+function dispatchBufferKernel(
+  call: LinearCall,
+  name: string,
+  wgsl: (epilogue: LinearEpilogue) => string,
+  workgroups: [number, number, number],
 ): void {
-  const [n, k] = weight.shape;
+  const { x, weight, bias, out } = call;
+  const bindings = [x.binding(), weight.binding(), out.binding()];
+  if (bias) bindings.push(bias.binding());
+  x.gpu.dispatch({
+    name,
+    wgsl: wgsl({ bias: bias !== undefined, activation: call.activation }),
+    bindings,
+    workgroups,
+  });
+}
+
+function linearDirect(call: LinearCall): void {
+  const m = call.m;
   const shape: DirectLinearShape = {
-    m,
-    n,
-    k,
-    weight: weight.dtype === "f16" ? "f16" : "f32",
+    ...bufferShape(call),
     // Small M is a matrix-vector product: spread the columns over a GPU-sized workgroup instead.
     lanesN: m >= 32 ? 8 : 64,
     lanesM: m >= 32 ? 8 : 1,
     rowsPerLane: m >= 32 ? 4 : Math.min(m, 4),
     colsPerLane: 4,
   };
-  const bindings = [x.binding(), weight.binding(), out.binding()];
-  if (bias) bindings.push(bias.binding());
-  x.gpu.dispatch({
-    name: "linear-direct",
-    wgsl: directLinearWgsl(shape, { bias: bias !== undefined, activation }),
-    bindings,
-    workgroups: directLinearGrid(shape),
-  });
+  dispatchBufferKernel(
+    call,
+    "linear-direct",
+    (epilogue) => directLinearWgsl(shape, epilogue),
+    directLinearGrid(shape),
+  );
 }
 
-function linearGemm(
-  x: Tensor,
-  weight: Tensor,
-  bias: Tensor | undefined,
-  out: Tensor,
-  m: number,
-  activation: Activation,
-  tile: GemmTile = defaultGemmTile(m),
-): void {
-  const [n, k] = weight.shape;
-  const shape: GemmLinearShape = {
-    m,
-    n,
-    k,
-    weight: weight.dtype === "f16" ? "f16" : "f32",
-    tile,
-  };
-  const bindings = [x.binding(), weight.binding(), out.binding()];
-  if (bias) bindings.push(bias.binding());
-  x.gpu.dispatch({
-    name: "linear-gemm",
-    wgsl: gemmLinearWgsl(shape, { bias: bias !== undefined, activation }),
-    bindings,
-    workgroups: gemmLinearGrid(shape),
-  });
+function linearGemm(call: LinearCall, tile: GemmTile = defaultGemmTile(call.m)): void {
+  const shape: GemmLinearShape = { ...bufferShape(call), tile };
+  dispatchBufferKernel(
+    call,
+    "linear-gemm",
+    (epilogue) => gemmLinearWgsl(shape, epilogue),
+    gemmLinearGrid(shape),
+  );
 }
 
 function runVariant(
   variant: LinearVariant,
-  x: Tensor,
-  weight: Tensor,
-  bias: Tensor | undefined,
-  out: Tensor,
-  m: number,
-  activation: Activation,
+  call: LinearCall,
   options: Pick<LinearOptions, "tile" | "gemmTile">,
 ): void {
-  if (variant === "tiled") linearTiled(x, weight, bias, out, m, activation, options.tile);
-  else if (variant === "gemm") linearGemm(x, weight, bias, out, m, activation, options.gemmTile);
-  else linearDirect(x, weight, bias, out, m, activation);
+  if (variant === "tiled") linearTiled(call, options.tile);
+  else if (variant === "gemm") linearGemm(call, options.gemmTile);
+  else linearDirect(call);
 }
 
 /**
@@ -537,6 +443,6 @@ export function linear(
   if (!linearVariantsFor(x.gpu, rows, k, false).includes(variant)) {
     throw new ShapeError(`linear: the ${variant} kernel cannot run [${rows}, ${k}]·[${k}, ${n}]`);
   }
-  runVariant(variant, x, weight, bias, out, rows, activation, options);
+  runVariant(variant, { x, weight, bias, out, m: rows, activation }, options);
   return out;
 }

@@ -39,7 +39,9 @@ export function rowGrid(layout: RowLayout): FlatGrid {
     : flatGrid(layout.groups, 1);
 }
 
-function lastAxis(op: string, x: Tensor): number {
+/** The channel count C of x [..., C] for a row norm, after checking eps and x's shape. */
+function normChannels(op: string, x: Tensor, eps: number): number {
+  if (!(eps > 0)) throw new RangeError(`${op}: eps must be positive, got ${eps}`);
   const channels = x.shape[x.shape.length - 1];
   if (x.shape.length === 0 || channels === 0) {
     throw new ShapeError(`${op}: expected shape [..., C] with C > 0, got [${x.shape}]`);
@@ -47,26 +49,50 @@ function lastAxis(op: string, x: Tensor): number {
   return channels;
 }
 
-function normalize(
+/**
+ * Records row kernel `op` over the rows of x [..., C]: `wgsl` gets the row layout and the
+ * grid's x size; binds x, `inputs`, then the output, which it returns.
+ */
+function normRows(
   op: string,
   x: Tensor,
-  eps: number,
+  channels: number,
   variant: RowVariant,
-  mod?: { tensor: Tensor; source: ModulationSource },
+  inputs: Tensor[],
+  wgsl: (layout: RowLayout, groupsX: number) => string,
 ): Tensor {
-  if (!(eps > 0)) throw new RangeError(`${op}: eps must be positive, got ${eps}`);
-  const channels = lastAxis(op, x);
   const rows = x.size / channels;
   const out = Tensor.empty(x.gpu, x.shape, "f32", op);
   if (rows === 0) return out;
   const layout = planRows(variant, rows, channels);
   const grid = rowGrid(layout);
-  record(x.gpu, op, layerNormWgsl(layout, grid.workgroups[0], eps, mod?.source), grid, [
-    x,
-    ...(mod ? [mod.tensor] : []),
-    out,
-  ]);
+  record(x.gpu, op, wgsl(layout, grid.workgroups[0]), grid, [x, ...inputs, out]);
   return out;
+}
+
+/**
+ * Layer norm of x, checked as op `op`, with the adaLN modulation from `mod` fused into the
+ * store when given.
+ */
+function normalize(
+  op: string,
+  x: Tensor,
+  eps: number,
+  variant: RowVariant,
+  mod?: { tensor: Tensor; shiftChunk: number; scaleChunk: number },
+): Tensor {
+  let source: ModulationSource | undefined;
+  if (mod) source = modulationSource(op, x, mod.tensor, mod.shiftChunk, mod.scaleChunk);
+  else expectF32(op, x);
+  const channels = normChannels(op, x, eps);
+  return normRows(
+    op,
+    x,
+    channels,
+    variant,
+    mod ? [mod.tensor] : [],
+    (layout, groupsX) => layerNormWgsl(layout, groupsX, eps, source),
+  );
 }
 
 /** Records one launch binding `tensors` in order. */
@@ -97,7 +123,6 @@ export function layerNorm(
   eps: number,
   variant: RowVariant = DEFAULT_ROW_VARIANT,
 ): Tensor {
-  expectF32("layerNorm", x);
   return normalize("layerNorm", x, eps, variant);
 }
 
@@ -129,9 +154,7 @@ export function layerNormModulate(
   scaleChunk: number,
   variant: RowVariant = DEFAULT_ROW_VARIANT,
 ): Tensor {
-  const op = "layerNormModulate";
-  const source = modulationSource(op, x, mod, shiftChunk, scaleChunk);
-  return normalize(op, x, eps, variant, { tensor: mod, source });
+  return normalize("layerNormModulate", x, eps, variant, { tensor: mod, shiftChunk, scaleChunk });
 }
 
 /**
@@ -146,19 +169,19 @@ export function rmsNorm(
 ): Tensor {
   const op = "rmsNorm";
   expectF32(op, x, weight);
-  if (!(eps > 0)) throw new RangeError(`${op}: eps must be positive, got ${eps}`);
-  const channels = lastAxis(op, x);
+  const channels = normChannels(op, x, eps);
   if (weight.shape.length !== 1 || weight.shape[0] !== channels) {
     throw new ShapeError(
       `${op}: weight must be [${channels}] for x [${x.shape}], got [${weight.shape}]`,
     );
   }
   if (x.gpu !== weight.gpu) throw new ShapeError(`${op}: x and weight belong to different GPUs`);
-  const rows = x.size / channels;
-  const out = Tensor.empty(x.gpu, x.shape, "f32", op);
-  if (rows === 0) return out;
-  const layout = planRows(variant, rows, channels);
-  const grid = rowGrid(layout);
-  record(x.gpu, op, rmsNormWgsl(layout, grid.workgroups[0], eps), grid, [x, weight, out]);
-  return out;
+  return normRows(
+    op,
+    x,
+    channels,
+    variant,
+    [weight],
+    (layout, groupsX) => rmsNormWgsl(layout, groupsX, eps),
+  );
 }

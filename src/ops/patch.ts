@@ -1,15 +1,10 @@
 /** Launchers for patch embedding and unpatchify. */
 
-import {
-  ELEMENTWISE_WORKGROUP_SIZE,
-  laneWidth,
-  mapInvocations,
-} from "../../shaders/elementwise.ts";
+import { laneWidth, mapInvocations } from "../../shaders/elementwise.ts";
 import { patchEmbedInvocations, patchEmbedWgsl, unpatchifyWgsl } from "../../shaders/patch.ts";
 import { ShapeError } from "../errors.ts";
 import { expectShape, Tensor } from "../tensor.ts";
-import { expectF32 } from "./elementwise.ts";
-import { flatGrid } from "./grid.ts";
+import { dispatchFlat, expectF32 } from "./elementwise.ts";
 
 function expectPatch(op: string, patch: number): void {
   if (!Number.isInteger(patch) || patch < 1) {
@@ -42,13 +37,12 @@ export function patchEmbed(x: Tensor, weight: Tensor, bias: Tensor, patch: numbe
   if (out.size === 0) return out;
   const lanes = laneWidth(outChannels);
   const shape = { batch, inChannels, height, width, outChannels, patch };
-  const grid = flatGrid(patchEmbedInvocations(shape, lanes), ELEMENTWISE_WORKGROUP_SIZE);
-  x.gpu.dispatch({
-    name: op,
-    wgsl: patchEmbedWgsl(shape, lanes, grid.rowInvocations),
-    bindings: [x.binding(), weight.binding(), bias.binding(), out.binding()],
-    workgroups: grid.workgroups,
-  });
+  dispatchFlat(
+    op,
+    patchEmbedInvocations(shape, lanes),
+    [x, weight, bias, out],
+    (rowInvocations) => patchEmbedWgsl(shape, lanes, rowInvocations),
+  );
   return out;
 }
 
@@ -70,12 +64,11 @@ export function unpatchify(
   const batch = x.shape[0];
   const out = Tensor.empty(x.gpu, [batch, outChannels, gridH * patch, gridW * patch], "f32", op);
   if (out.size === 0) return out;
-  const grid = flatGrid(mapInvocations(out.size, 1), ELEMENTWISE_WORKGROUP_SIZE);
-  x.gpu.dispatch({
-    name: op,
-    wgsl: unpatchifyWgsl(batch, outChannels, patch, gridH, gridW, grid.rowInvocations),
-    bindings: [x.binding(), out.binding()],
-    workgroups: grid.workgroups,
-  });
+  dispatchFlat(
+    op,
+    mapInvocations(out.size, 1),
+    [x, out],
+    (rowInvocations) => unpatchifyWgsl(batch, outChannels, patch, gridH, gridW, rowInvocations),
+  );
   return out;
 }

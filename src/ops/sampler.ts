@@ -5,6 +5,7 @@ import {
   type GuidanceShape,
   guidanceWgsl,
   linearCombinationWgsl,
+  SAMPLER_WORKGROUP_SIZE,
 } from "../../shaders/sampler.ts";
 import { ShapeError } from "../errors.ts";
 import { Tensor } from "../tensor.ts";
@@ -31,7 +32,7 @@ export function linearCombination(
   const gpu = first.gpu;
   const coef = Tensor.fromArray(gpu, Float32Array.from(coefficients), [coefficients.length]);
   const out = Tensor.empty(gpu, first.shape, "f32", "linearCombination");
-  const grid = flatGrid(first.size, 64);
+  const grid = flatGrid(first.size, SAMPLER_WORKGROUP_SIZE);
   gpu.dispatch({
     name: "linearCombination",
     wgsl: linearCombinationWgsl(terms.length, first.size, grid.rowInvocations),
@@ -68,7 +69,7 @@ export function classifierFreeGuidance(
   const plane = spatial.reduce((a, b) => a * b, 1);
   const shape: GuidanceShape = { half: batch / 2, outChannels, epsChannels, guidedChannels, plane };
   const out = Tensor.empty(modelOut.gpu, [batch / 2, epsChannels, ...spatial], "f32", "guided");
-  const grid = flatGrid(out.size, 64);
+  const grid = flatGrid(out.size, SAMPLER_WORKGROUP_SIZE);
   modelOut.gpu.dispatch({
     name: "classifierFreeGuidance",
     wgsl: guidanceWgsl(shape, scale, grid.rowInvocations),
@@ -127,7 +128,7 @@ export function ddpmStep(
     [7],
   );
   const out = Tensor.empty(gpu, x.shape, "f32", "ddpmStep");
-  const grid = flatGrid(x.size, 64);
+  const grid = flatGrid(x.size, SAMPLER_WORKGROUP_SIZE);
   gpu.dispatch({
     name: "ddpmStep",
     wgsl: ddpmStepWgsl({ samples, channels, outChannels, plane }, grid.rowInvocations),

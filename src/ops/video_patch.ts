@@ -1,10 +1,6 @@
 /** Launchers for the video patch embedding (Conv3d with end padding) and its unpatchify. */
 
-import {
-  ELEMENTWISE_WORKGROUP_SIZE,
-  laneWidth,
-  mapInvocations,
-} from "../../shaders/elementwise.ts";
+import { laneWidth, mapInvocations } from "../../shaders/elementwise.ts";
 import {
   patchEmbed3dWgsl,
   tokenGrid,
@@ -13,8 +9,7 @@ import {
 } from "../../shaders/video_patch.ts";
 import { ShapeError } from "../errors.ts";
 import { expectShape, Tensor } from "../tensor.ts";
-import { expectF32 } from "./elementwise.ts";
-import { flatGrid } from "./grid.ts";
+import { dispatchFlat, expectF32 } from "./elementwise.ts";
 
 export { tokenGrid, type VideoPatchShape } from "../../shaders/video_patch.ts";
 
@@ -47,13 +42,12 @@ export function patchEmbed3d(x: Tensor, weight: Tensor, bias: Tensor, patch: Pat
   const out = Tensor.empty(x.gpu, [batch, tokens, outChannels], "f32", op);
   if (out.size === 0) return out;
   const lanes = laneWidth(outChannels);
-  const grid = flatGrid(mapInvocations(out.size, lanes), ELEMENTWISE_WORKGROUP_SIZE);
-  x.gpu.dispatch({
-    name: op,
-    wgsl: patchEmbed3dWgsl(shape, outChannels, lanes, grid.rowInvocations),
-    bindings: [x.binding(), weight.binding(), bias.binding(), out.binding()],
-    workgroups: grid.workgroups,
-  });
+  dispatchFlat(
+    op,
+    mapInvocations(out.size, lanes),
+    [x, weight, bias, out],
+    (rowInvocations) => patchEmbed3dWgsl(shape, outChannels, lanes, rowInvocations),
+  );
   return out;
 }
 
@@ -78,12 +72,11 @@ export function unpatchify3d(
   expectShape(x, [batch, tokens, patch[0] * patch[1] * patch[2] * channels], op);
   const out = Tensor.empty(x.gpu, [batch, channels, frames, height, width], "f32", op);
   if (out.size === 0) return out;
-  const grid = flatGrid(mapInvocations(out.size, 1), ELEMENTWISE_WORKGROUP_SIZE);
-  x.gpu.dispatch({
-    name: op,
-    wgsl: unpatchify3dWgsl(shape, grid.rowInvocations),
-    bindings: [x.binding(), out.binding()],
-    workgroups: grid.workgroups,
-  });
+  dispatchFlat(
+    op,
+    mapInvocations(out.size, 1),
+    [x, out],
+    (rowInvocations) => unpatchify3dWgsl(shape, rowInvocations),
+  );
   return out;
 }
