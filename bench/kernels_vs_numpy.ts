@@ -74,11 +74,13 @@ const shares: Record<string, number[]> = { linear: [], attention: [] };
 for (const size of values.sizes!.split(",").map(Number)) {
   const tokens = (size / 16) ** 2;
   const m = 2 * tokens; // the CFG batch: two rows per token
-  for (const [name, k, n] of [["qkv", 1152, 3456], ["out-proj", 1152, 1152], [
-    "fc1",
-    1152,
-    4608,
-  ], ["fc2", 4608, 1152]] as const) {
+  for (
+    const [name, k, n] of [["qkv", 1152, 3456], ["out-proj", 1152, 1152], [
+      "fc1",
+      1152,
+      4608,
+    ], ["fc2", 4608, 1152]] as const
+  ) {
     const x = Tensor.fromArray(gpu, randomData(m * k), [m, k]);
     const w = Tensor.fromArray(gpu, randomData(n * k), [n, k]);
     const b = Tensor.fromArray(gpu, randomData(n), [n]);
@@ -88,7 +90,9 @@ for (const size of values.sizes!.split(",").map(Number)) {
       const peer = await numpy(["--case", "linear", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`]);
       shares.linear.push(peer.seconds / a);
       console.log(
-        `| linear | ${name} ${m}×${k}→${n} | ${gflops(flops, a)} | ${gflops(flops, peer.seconds)} | ` +
+        `| linear | ${name} ${m}×${k}→${n} | ${gflops(flops, a)} | ${
+          gflops(flops, peer.seconds)
+        } | ` +
           `${(100 * peer.seconds / a).toFixed(0)}% | ${load()} |`,
       );
     }
@@ -106,7 +110,9 @@ for (const size of values.sizes!.split(",").map(Number)) {
     shares.attention.push(peer.matmulSeconds! / a);
     console.log(
       `| attention | B 2, N ${tokens}, 16×72 | ${gflops(flops, a)} | ` +
-        `${gflops(flops, peer.matmulSeconds!)} (whole attention ${gflops(flops, peer.seconds)}) | ` +
+        `${gflops(flops, peer.matmulSeconds!)} (whole attention ${
+          gflops(flops, peer.seconds)
+        }) | ` +
         `${(100 * peer.matmulSeconds! / a).toFixed(0)}% | ${load()} |`,
     );
   }
