@@ -1,4 +1,4 @@
-/** Test helpers: seeded random data, error norms, golden-file access. */
+/** Test helpers: seeded random data, error norms, a VAE decode read back, golden-file access. */
 
 import type { Gpu } from "../src/gpu/context.ts";
 import type { VaeDecoder } from "../models/vae/model.ts";
