@@ -12,7 +12,7 @@ import { Gpu } from "../src/gpu/context.ts";
 import { Tensor } from "../src/tensor.ts";
 import { goldenPath } from "./golden_files.ts";
 import { readGolden } from "./golden_reader.ts";
-import { assertRelativeError, randomArray, testGpu } from "./helpers.ts";
+import { assertRelativeError, decodeImages, randomArray, testGpu } from "./helpers.ts";
 import { localFolder } from "../deno.ts";
 
 async function deviceError(run: () => unknown): Promise<string> {
@@ -93,18 +93,12 @@ Deno.test("binding limit: the VAE decode splits activations by sample and channe
   // per sample) must be split into channel slabs, and the batch of 2 into samples.
   const gpu = await Gpu.create({ maxStorageBindingBytes: 40 * 1024 });
   const decoder = await VaeDecoder.load(gpu, localFolder(goldenPath("vae-tiny-random")));
-  const x = Tensor.fromArray(gpu, latents.data, latents.shape);
-  const image = decoder.decode(x);
-  const split = await image.toFloat32();
-  for (const t of [x, image]) t.release();
+  const split = await decodeImages(decoder, latents.data, latents.shape);
   decoder.release();
   gpu.destroy();
   assertRelativeError(split, golden.get("image")!.data, 1e-4, "split decode vs golden");
-  const shared = await testGpu();
-  const whole = await VaeDecoder.load(shared, localFolder(goldenPath("vae-tiny-random")));
-  const y = Tensor.fromArray(shared, latents.data, latents.shape);
-  const reference = whole.decode(y);
-  assertRelativeError(split, await reference.toFloat32(), 1e-6, "split vs whole decode");
-  for (const t of [y, reference]) t.release();
+  const whole = await VaeDecoder.load(await testGpu(), localFolder(goldenPath("vae-tiny-random")));
+  const reference = await decodeImages(whole, latents.data, latents.shape);
+  assertRelativeError(split, reference, 1e-6, "split vs whole decode");
   whole.release();
 });

@@ -38,6 +38,11 @@ function expectEqual(actual: unknown, expected: unknown, what: string): void {
   }
 }
 
+/** `fn(input)` against `expected` for each `[input, expected, what]` row. */
+function expectEach<T>(fn: (input: string) => T, rows: readonly [string, T, string][]): void {
+  for (const [input, expected, what] of rows) expectEqual(fn(input), expected, what);
+}
+
 Deno.test("caption preprocessing matches diffusers on every golden case", () => {
   const path = `${goldenDir()}/pixart-captions/cases.json`;
   const cases: CaptionCase[] = JSON.parse(Deno.readTextFileSync(path)).cases;
@@ -66,18 +71,24 @@ Deno.test("caption preprocessing matches diffusers on every golden case", () => 
 });
 
 Deno.test("fix_encoding undoes UTF-8 read as latin-1 / windows-1252", () => {
-  expectEqual(fixEncoding("sÃ³"), "só", "latin-1 mojibake");
-  expectEqual(fixEncoding("âœ” No problems"), "✔ No problems", "windows-1252 mojibake");
-  // restore_byte_a0: the no-break space of "à" flattened into a space.
-  expectEqual(fixEncoding("voilÃ le travail"), "voilà le travail", "restore_byte_a0");
-  // replace_lossy_sequences: a "�" where windows-1252 had no character.
-  expectEqual(fixText("â€œ like this â€\ufffd"), '" like this \ufffd', "lossy sequence");
-  // decode_inconsistent_utf8: mojibake next to a character no single-byte encoding has.
-  expectEqual(fixText("“Ã©tÃ©” and ☃"), '"été" and ☃', "inconsistent UTF-8");
-  // A C1 control alone is read as windows-1252, as browsers do.
-  expectEqual(fixText("sep\x85next"), "sep…next", "latin-1 → windows-1252");
-  expectEqual(isBad("plain café text"), false, "is_bad on clean text");
-  expectEqual(isBad("cafÃ©"), true, "is_bad on mojibake");
+  expectEach(fixEncoding, [
+    ["sÃ³", "só", "latin-1 mojibake"],
+    ["âœ” No problems", "✔ No problems", "windows-1252 mojibake"],
+    // restore_byte_a0: the no-break space of "à" flattened into a space.
+    ["voilÃ le travail", "voilà le travail", "restore_byte_a0"],
+  ]);
+  expectEach(fixText, [
+    // replace_lossy_sequences: a "�" where windows-1252 had no character.
+    ["â€œ like this â€\ufffd", '" like this \ufffd', "lossy sequence"],
+    // decode_inconsistent_utf8: mojibake next to a character no single-byte encoding has.
+    ["“Ã©tÃ©” and ☃", '"été" and ☃', "inconsistent UTF-8"],
+    // A C1 control alone is read as windows-1252, as browsers do.
+    ["sep\x85next", "sep…next", "latin-1 → windows-1252"],
+  ]);
+  expectEach(isBad, [
+    ["plain café text", false, "is_bad on clean text"],
+    ["cafÃ©", true, "is_bad on mojibake"],
+  ]);
 });
 
 Deno.test("fix_text: HTML entities only while no line held a '<'", () => {
@@ -115,12 +126,14 @@ Deno.test("ftfy's character-level fixers", () => {
 Deno.test("html.unescape and BeautifulSoup(html.parser).text", () => {
   const unescaped = htmlUnescape("&notit; &#x80; &#0; &amp &#65 &#xD800; &#1114112;");
   expectEqual(unescaped, "¬it; € \ufffd & A \ufffd \ufffd", "html.unescape");
-  expectEqual(htmlText("<b>Bold</b> and <i>x</i>"), "Bold and x", "tags");
-  expectEqual(htmlText("<script>a</script>b<style>c</style>"), "b", "script/style");
-  expectEqual(htmlText("<![CDATA[x]]>a <!-- c --> b"), "xa  b", "CDATA kept, comment dropped");
-  expectEqual(htmlText("&foo; &amp &#x41;"), "&foo & A", "bs4 references");
-  expectEqual(htmlText("<b>x</b> \n <i>y</i>"), "x\ny", "whitespace-only string");
-  expectEqual(htmlText("<pre>  </pre>"), "  ", "whitespace kept in <pre>");
+  expectEach(htmlText, [
+    ["<b>Bold</b> and <i>x</i>", "Bold and x", "tags"],
+    ["<script>a</script>b<style>c</style>", "b", "script/style"],
+    ["<![CDATA[x]]>a <!-- c --> b", "xa  b", "CDATA kept, comment dropped"],
+    ["&foo; &amp &#x41;", "&foo & A", "bs4 references"],
+    ["<b>x</b> \n <i>y</i>", "x\ny", "whitespace-only string"],
+    ["<pre>  </pre>", "  ", "whitespace kept in <pre>"],
+  ]);
   assertThrows(() => htmlText("<![ x"), HtmlParseError, "expected name token");
 });
 

@@ -17,10 +17,9 @@ import { CheckpointError, OptionError } from "../src/errors.ts";
 import { Gpu } from "../src/gpu/context.ts";
 import { DdimScheduler } from "../src/sampling/ddim.ts";
 import type { Scheduler } from "../src/sampling/scheduler.ts";
-import { Tensor } from "../src/tensor.ts";
 import { DIT_XL_SCHEDULER_JSON as DIT_SCHEDULER } from "./dit_scheduler_config.ts";
-import { goldenPath, tinyDiTFolders } from "./golden_files.ts";
-import { assertRelativeError, testGpu } from "./helpers.ts";
+import { goldenPath, tinyDiTFolderArgs, tinyDiTFolders } from "./golden_files.ts";
+import { assertRelativeError, decodeImages, testGpu } from "./helpers.ts";
 import { loadPlan, localFolder, savePlan } from "../deno.ts";
 import { assertRejects } from "./asserts.ts";
 
@@ -53,10 +52,7 @@ async function referenceImages(
   const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
   const vae = await VaeDecoder.load(gpu, localFolder(goldenPath("vae-tiny-random")));
   const result = await sampleDiT(model, options);
-  const latents = Tensor.fromArray(gpu, result.samples, result.shape);
-  const images = vae.decode(latents);
-  const values = await images.toFloat32();
-  for (const t of [latents, images]) t.release();
+  const values = await decodeImages(vae, result.samples, result.shape);
   model.release();
   vae.release();
   return values;
@@ -312,10 +308,7 @@ Deno.test("cli pipeline: a pipeline root or transformer + VAE folders → PNGs",
   strictEqual((await pngSize(join(root, "out", "grid-1-7.png"))).join(), "68,68");
   const folderOut = join(root, "folders.png");
   await pipelineCommand([
-    "--transformer",
-    goldenPath("dit-tiny-random"),
-    "--vae",
-    goldenPath("vae-tiny-random"),
+    ...tinyDiTFolderArgs(),
     "--scheduler",
     join(root, "scheduler", "scheduler_config.json"),
     "--labels",

@@ -34,3 +34,8 @@ export function tinyDiTFolders(): { transformer: Folder; vae: Folder } {
     vae: localFolder(goldenPath("vae-tiny-random")),
   };
 }
+
+/** The same two folders as `pipeline` command options. */
+export function tinyDiTFolderArgs(): string[] {
+  return ["--transformer", goldenPath("dit-tiny-random"), "--vae", goldenPath("vae-tiny-random")];
+}

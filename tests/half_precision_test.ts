@@ -17,7 +17,7 @@ import { type MemoryTensor, MemoryTensorSource } from "../src/io/memory_source.t
 import type { WritableDtype } from "../src/io/safetensors_writer.ts";
 import { parseDiTConfig } from "../models/dit/config.ts";
 import { Tensor } from "../src/tensor.ts";
-import { goldenPath, withGolden } from "./golden_files.ts";
+import { goldenPath, tinyDiTFolderArgs, withGolden } from "./golden_files.ts";
 import { readGolden } from "./golden_reader.ts";
 import { relativeError, testGpu } from "./helpers.ts";
 import { localFolder, openSafetensors, readJsonFile, writeSafetensors } from "../deno.ts";
@@ -181,10 +181,7 @@ Deno.test("cli --dtype f16: calibrate a plan with f16 weights, then sample with 
   ]);
   const out = join(folder, "compressed.png");
   await pipelineCommand([
-    "--transformer",
-    goldenPath("dit-tiny-random"),
-    "--vae",
-    goldenPath("vae-tiny-random"),
+    ...tinyDiTFolderArgs(),
     "--labels",
     "3,4",
     "--plan",

@@ -1,6 +1,8 @@
-/** Test helpers: seeded random data, error norms, golden-file access. */
+/** Test helpers: seeded random data, error norms, a VAE decode read back, golden-file access. */
 
 import type { Gpu } from "../src/gpu/context.ts";
+import type { VaeDecoder } from "../models/vae/model.ts";
+import { Tensor } from "../src/tensor.ts";
 import { getGpu } from "../deno.ts";
 /** The shared GPU for tests. */
 export function testGpu(): Promise<Gpu> {
@@ -53,6 +55,19 @@ export function assertRelativeError(
   if (!(err <= tolerance)) {
     throw new Error(`${what}: relative error ${err.toExponential(3)} > tolerance ${tolerance}`);
   }
+}
+
+/** `decoder.decode` of latents held on the CPU, read back; the tensors are released. */
+export async function decodeImages(
+  decoder: VaeDecoder,
+  latents: Float32Array,
+  shape: readonly number[],
+): Promise<Float32Array> {
+  const x = Tensor.fromArray(decoder.gpu, latents, shape);
+  const images = decoder.decode(x);
+  const values = await images.toFloat32();
+  for (const t of [x, images]) t.release();
+  return values;
 }
 
 /** The golden folder: $GOLDEN_DIR when set, else tests/golden beside this file. */

@@ -6,6 +6,22 @@
 
 export type Patch = [number, number, number];
 
+/**
+ * Calls `visit` with every index of an array of `shape`, in row-major order (last axis fastest),
+ * so each reference below names its loop axes in the order PyTorch lays them out. The index
+ * array is reused between calls.
+ */
+function forEachIndex(shape: readonly number[], visit: (index: readonly number[]) => void): void {
+  if (shape.some((extent) => extent === 0)) return;
+  const index = shape.map(() => 0);
+  for (;;) {
+    visit(index);
+    let axis = shape.length - 1;
+    while (axis >= 0 && ++index[axis] === shape[axis]) index[axis--] = 0;
+    if (axis < 0) return;
+  }
+}
+
 /** The padded video as F.pad would make it, then a strided Conv3d, flattened (B, T H W, C). */
 export function patchEmbed3dCpu(
   x: Float32Array,
@@ -22,28 +38,14 @@ export function patchEmbed3dCpu(
   const cout = bias.length;
   const out = new Float64Array(batch * gt * gh * gw * cout);
   let i = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < gt; t++) {
-      for (let h = 0; h < gh; h++) {
-        for (let w = 0; w < gw; w++) {
-          for (let co = 0; co < cout; co++) {
-            let acc = bias[co];
-            for (let c = 0; c < cin; c++) {
-              for (let dt = 0; dt < pt; dt++) {
-                for (let dh = 0; dh < ph; dh++) {
-                  for (let dw = 0; dw < pw; dw++) {
-                    const tap = (((co * cin + c) * pt + dt) * ph + dh) * pw + dw;
-                    acc += weight[tap] * padded(b, c, t * pt + dt, h * ph + dh, w * pw + dw);
-                  }
-                }
-              }
-            }
-            out[i++] = acc;
-          }
-        }
-      }
-    }
-  }
+  forEachIndex([batch, gt, gh, gw, cout], ([b, t, h, w, co]) => {
+    let acc = bias[co];
+    forEachIndex([cin, pt, ph, pw], ([c, dt, dh, dw]) => {
+      const tap = (((co * cin + c) * pt + dt) * ph + dh) * pw + dw;
+      acc += weight[tap] * padded(b, c, t * pt + dt, h * ph + dh, w * pw + dw);
+    });
+    out[i++] = acc;
+  });
   return out;
 }
 
@@ -57,38 +59,17 @@ export function unpatchify3dCpu(
 ): Float32Array {
   const gt = Math.ceil(frames / pt), gh = Math.ceil(height / ph), gw = Math.ceil(width / pw);
   const full = [gt * pt, gh * ph, gw * pw];
+  const at = (b: number, c: number, t: number, h: number, w: number) =>
+    (((b * channels + c) * full[0] + t) * full[1] + h) * full[2] + w;
   const video = new Float32Array(batch * channels * full[0] * full[1] * full[2]);
   let i = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let nt = 0; nt < gt; nt++) {
-      for (let nh = 0; nh < gh; nh++) {
-        for (let nw = 0; nw < gw; nw++) {
-          for (let dt = 0; dt < pt; dt++) {
-            for (let dh = 0; dh < ph; dh++) {
-              for (let dw = 0; dw < pw; dw++) {
-                for (let c = 0; c < channels; c++) {
-                  const t = nt * pt + dt, h = nh * ph + dh, w = nw * pw + dw;
-                  video[(((b * channels + c) * full[0] + t) * full[1] + h) * full[2] + w] = x[i++];
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  forEachIndex([batch, gt, gh, gw, pt, ph, pw, channels], ([b, nt, nh, nw, dt, dh, dw, c]) => {
+    video[at(b, c, nt * pt + dt, nh * ph + dh, nw * pw + dw)] = x[i++];
+  });
   const out = new Float32Array(batch * channels * frames * height * width);
   let o = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let c = 0; c < channels; c++) {
-      for (let t = 0; t < frames; t++) {
-        for (let h = 0; h < height; h++) {
-          for (let w = 0; w < width; w++) {
-            out[o++] = video[(((b * channels + c) * full[0] + t) * full[1] + h) * full[2] + w];
-          }
-        }
-      }
-    }
-  }
+  forEachIndex([batch, channels, frames, height, width], ([b, c, t, h, w]) => {
+    out[o++] = video[at(b, c, t, h, w)];
+  });
   return out;
 }

@@ -17,13 +17,7 @@ import { Tensor } from "../src/tensor.ts";
 import { assertRejects, assertThrows } from "./asserts.ts";
 import { goldenPath } from "./golden_files.ts";
 import { testGpu } from "./helpers.ts";
-import {
-  loadTinyPixArt,
-  randomPrompt,
-  TINY_PIXART,
-  TINY_PIXART_SIZECOND,
-  writePromptFile,
-} from "./pixart_fixtures.ts";
+import { loadTinyPixArt, randomPrompt, TINY_PIXART, writePromptFile } from "./pixart_fixtures.ts";
 import { localFolder, openSafetensors, readPromptEmbeddingFile } from "../deno.ts";
 
 async function tinyConfig(): Promise<Record<string, unknown>> {
@@ -206,7 +200,7 @@ Deno.test("PixArt sizes, conditioning and guidance errors come before any GPU wo
   assertThrows(() => model.forward(odd, 10, conditioning), ShapeError, "15×12 is not divisible");
   const two = Tensor.fromArray(gpu, new Float32Array(2 * 4 * 16 * 12), [2, 4, 16, 12]);
   assertThrows(() => model.forward(two, 10, conditioning), ShapeError, "caption batch 1");
-  const sizecond = await loadTinyPixArt(TINY_PIXART_SIZECOND);
+  const sizecond = await loadTinyPixArt("pixart-tiny-random-sizecond");
   const square = Tensor.fromArray(gpu, new Float32Array(4 * 16 * 16), [1, 4, 16, 16]);
   assertThrows(() => sizecond.forward(square, 10, conditioning), ShapeError, "size conditioning");
   const narrow = new CaptionConditioning(

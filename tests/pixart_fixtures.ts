@@ -1,15 +1,16 @@
 /** Shared inputs of the PixArt tests: the tiny golden model and prompt-embedding files. */
 
+import { deepEqual } from "node:assert/strict";
 import { join } from "node:path";
+import { pixartCalibrateCommand } from "../cli/pixart_calibrate.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import { goldenPath } from "./golden_files.ts";
 import { randomArray, testGpu } from "./helpers.ts";
-import { localFolder, writeSafetensors } from "../deno.ts";
+import { loadPlan, localFolder, writeSafetensors } from "../deno.ts";
 
 export const TINY_PIXART = "pixart-tiny-random";
-export const TINY_PIXART_SIZECOND = "pixart-tiny-random-sizecond";
 /** caption_channels of the tiny models. */
 export const TINY_CAPTION_CHANNELS = 40;
 
@@ -51,4 +52,22 @@ export async function writePromptFile(
     },
   });
   return path;
+}
+
+/**
+ * Runs `pixart-calibrate` with the model and prompt options `args` at δ = 0.1 for 32×48 px
+ * images, checks the plan it writes (a PixArt plan of `steps` steps over 24 tokens: 8×12 latents
+ * through a 4× VAE, patch 2) and returns its path in `dir`.
+ */
+export async function calibrateTinyPixArt(
+  dir: string,
+  args: readonly string[],
+  steps: number,
+): Promise<string> {
+  const plan = join(dir, "plan.json");
+  const size = ["--threshold=0.1", "--height=32", "--width=48", `--steps=${steps}`];
+  await pixartCalibrateCommand([...args, ...size, `--out=${plan}`]);
+  const file = await loadPlan(plan);
+  deepEqual([file.model.family, file.model.tokens, file.steps], ["pixart", 24, steps]);
+  return plan;
 }

@@ -10,17 +10,16 @@ import { PixArtPipeline } from "../models/pixart/pipeline.ts";
 import { samplePixArt } from "../models/pixart/sample.ts";
 import { VaeDecoder } from "../models/vae/model.ts";
 import { pixartCommand } from "../cli/pixart.ts";
-import { pixartCalibrateCommand } from "../cli/pixart_calibrate.ts";
 import { goldenPath } from "./golden_files.ts";
 import { assertRelativeError } from "./helpers.ts";
 import {
+  calibrateTinyPixArt,
   loadTinyPixArt,
   randomPrompt,
   TINY_PIXART,
-  TINY_PIXART_SIZECOND,
   writePromptFile,
 } from "./pixart_fixtures.ts";
-import { loadPlan, localFolder, readPromptEmbeddingFile } from "../deno.ts";
+import { localFolder, readPromptEmbeddingFile } from "../deno.ts";
 
 const VAE = "vae-tiny-random";
 const PROMPTS = [randomPrompt(9, 6, 11), randomPrompt(9, 9, 12)];
@@ -61,7 +60,7 @@ Deno.test("PixArt sampling: padding a prompt with masked tokens does not change 
 });
 
 Deno.test("PixArt sampling with size conditioning and without guidance", async () => {
-  const model = await loadTinyPixArt(TINY_PIXART_SIZECOND);
+  const model = await loadTinyPixArt("pixart-tiny-random-sizecond");
   const guided = await samplePixArt(model, {
     prompts: [PROMPTS[0]],
     negative: NEGATIVE,
@@ -108,20 +107,12 @@ Deno.test("pixart-calibrate writes a plan that 'pixart --plan' samples with at i
   const dir = await Deno.makeTempDir();
   const prompt = await writePromptFile(dir, "prompt.safetensors", PROMPTS[0]);
   const negative = await writePromptFile(dir, "negative.safetensors", NEGATIVE);
-  const plan = join(dir, "plan.json");
-  await pixartCalibrateCommand([
+  const plan = await calibrateTinyPixArt(dir, [
     `--model=${goldenPath(TINY_PIXART)}`,
     `--prompt=${prompt}`,
     `--negative=${negative}`,
-    "--threshold=0.1",
-    "--height=32",
-    "--width=48",
     "--vae-scale=4",
-    "--steps=3",
-    `--out=${plan}`,
-  ]);
-  const file = await loadPlan(plan);
-  deepEqual([file.model.family, file.model.tokens, file.steps], ["pixart", 24, 3]);
+  ], 3);
   const common = [
     `--model=${goldenPath(TINY_PIXART)}`,
     `--vae=${goldenPath(VAE)}`,

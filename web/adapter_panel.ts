@@ -71,6 +71,19 @@ function setText(id: string, text: string): void {
   if (element) element.textContent = text;
 }
 
+/** Fills the (empty) adapter table with one `<th>` label and `<td>` value per row, and shows it. */
+function showAdapterInfo(rows: readonly [label: string, value: string][]): void {
+  const table = document.getElementById("adapter-info") as HTMLTableElement;
+  for (const [label, value] of rows) {
+    const row = table.insertRow();
+    const heading = document.createElement("th");
+    heading.textContent = label;
+    row.append(heading);
+    row.insertCell().textContent = value;
+  }
+  table.hidden = false;
+}
+
 function mebibytes(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
@@ -128,17 +141,15 @@ export async function acquireGpu(
   };
   const shown = (value: string) => value === "" ? "(empty)" : value;
   setText("adapter-status", "WebGPU adapter granted.");
-  setText("adapter-description", shown(description));
-  setText("adapter-vendor", shown(vendor));
-  setText("adapter-architecture", shown(architecture));
-  setText("adapter-feature-level", report.featureLevel);
-  setText(
-    "adapter-kernels",
-    `${gpu.cpuKernels ? "CPU-shaped" : "GPU-shaped"} (${kernelChoice})`,
-  );
-  setText("adapter-f16", gpu.hasShaderF16 ? "yes" : "no");
-  setText("adapter-binding", mebibytes(report.maxStorageBufferBindingSize));
-  setText("adapter-missing", report.missingLimits.join("; ") || "none");
-  document.getElementById("adapter-info")!.hidden = false;
+  showAdapterInfo([
+    ["description", shown(description)],
+    ["vendor", shown(vendor)],
+    ["architecture", shown(architecture)],
+    ["feature level", report.featureLevel],
+    ["kernels", `${gpu.cpuKernels ? "CPU-shaped" : "GPU-shaped"} (${kernelChoice})`],
+    ["shader-f16", gpu.hasShaderF16 ? "yes" : "no"],
+    ["largest binding", mebibytes(report.maxStorageBufferBindingSize)],
+    ["missing limits", report.missingLimits.join("; ") || "none"],
+  ]);
   return { gpu, report };
 }
