@@ -10,7 +10,6 @@
  * output into docs/PERFORMANCE.md ("Kernel choice") with the adapter line.
  */
 
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
 import type { AttentionMethod } from "../src/compression/methods.ts";
@@ -25,27 +24,11 @@ import {
 import { linear, type LinearVariant, matmulFlops } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
-import { getGpu, loadKernelChoices, saveKernelChoices } from "../deno.ts";
+import { benchArgs, gpuWithKernelChoices } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: false },
-    "no-step": { type: "boolean", default: false },
-    sizes: { type: "string", default: "256,512" },
-    choices: { type: "string" },
-  },
-});
-const sizes = values.quick ? [256] : values.sizes!.split(",").map(Number);
-const choicesPath = values.choices;
-const gpu = await getGpu(
-  choicesPath
-    ? {
-      kernelChoices: await loadKernelChoices(choicesPath),
-      onKernelChoicesChanged: (c) => saveKernelChoices(choicesPath, c),
-    }
-    : {},
-);
+const values = benchArgs({ quick: false, "no-step": false, sizes: "256,512", choices: undefined });
+const sizes = values.quick ? [256] : values.sizes.split(",").map(Number);
+const gpu = await gpuWithKernelChoices(values.choices);
 
 function adapterLines(gpu: Gpu): string[] {
   const l = gpu.device.limits;

@@ -14,7 +14,6 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { type DiTConfig, hiddenSize } from "../models/dit/config.ts";
 import { ditCostShape } from "../models/dit/cost.ts";
@@ -33,19 +32,17 @@ import { linearCacheBytes, releaseLinearCaches } from "../src/ops/linear.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
 import { getGpu, localFolder, writeBytes, writeSafetensors } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    dtypes: { type: "string", default: "f16,f32" },
-    sizes: { type: "string", default: "256,512" },
-    dir: { type: "string", default: "out/scale-xl" },
-    keep: { type: "boolean", default: false },
-    small: { type: "boolean", default: false },
-  },
+const values = benchArgs({
+  dtypes: "f16,f32",
+  sizes: "256,512",
+  dir: "out/scale-xl",
+  keep: false,
+  small: false,
 });
-const dtypes = values.dtypes!.split(",") as ("f16" | "f32")[];
-const sizes = values.sizes!.split(",").map(Number);
+const dtypes = values.dtypes.split(",") as ("f16" | "f32")[];
+const sizes = values.sizes.split(",").map(Number);
 
 /** sd-vae-ft-ema's decoder configuration. */
 const SD_VAE = {
@@ -350,7 +347,7 @@ log(
     hiddenSize(ditConfig)
   }`,
 );
-const dir = values.dir!;
+const dir = values.dir;
 await Deno.mkdir(dir, { recursive: true });
 await writeCheckpoints(dir);
 for (const dtype of dtypes) {
