@@ -23,7 +23,6 @@ import { DIT_XL_2_256 } from "../testing/random_dit.ts";
 import { VaeDecoder } from "../models/vae/model.ts";
 import { parseVaeConfig } from "../models/vae/config.ts";
 import { expectedVaeShapes } from "../models/vae/weights.ts";
-import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import type { WritableDtype } from "../src/io/safetensors_writer.ts";
@@ -33,6 +32,7 @@ import { gaussianNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
 import { getGpu, localFolder, writeBytes, writeSafetensors } from "../deno.ts";
 import { benchArgs } from "./bench_args.ts";
+import { halfAttentionPlan } from "./scale_plan_mix.ts";
 
 const values = benchArgs({
   dtypes: "f16,f32",
@@ -144,30 +144,6 @@ async function writeCheckpoints(dir: string): Promise<void> {
     (_name, shape) => 1 / Math.sqrt(shape.slice(1).reduce((a, b) => a * b, 1)),
     (name) => /norm.*\.weight$/.test(name) ? 1 : name.endsWith(".bias") ? 0 : undefined,
   );
-}
-
-/**
- * Step 0 full everywhere; later steps cycle over 7 layers: 2 full, 2 ASC, 2 WA-RS and one
- * output share, about half the attention MACs of a full step.
- */
-function handPlan(layers: number, steps: number, tokens: number): AttentionPlan {
-  const cycle: AttentionMethod[] = [
-    "FULL_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "FULL_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "OUTPUT_SHARE",
-  ];
-  return {
-    window: Math.floor(tokens / 8),
-    methods: Array.from(
-      { length: layers },
-      (_, l) =>
-        Array.from({ length: steps }, (_, t) => (t === 0 ? "FULL_ATTN" : cycle[l % cycle.length])),
-    ),
-  };
 }
 
 interface Row {
@@ -282,7 +258,7 @@ async function benchDiT(gpu: Gpu, dir: string, dtype: "f16" | "f32", size: numbe
   }
   const { model, loadSeconds } = await loadDiT(gpu, folder, dtype, size, true);
   const full = await run(model, 2);
-  const plan = handPlan(ditConfig.numLayers, 3, tokens);
+  const plan = halfAttentionPlan(ditConfig.numLayers, 3, tokens);
   const shape = ditCostShape(ditConfig, tokens);
   const stepFraction =
     planCost({ window: plan.window, methods: plan.methods.map((r) => [r[2]]) }, shape)
