@@ -10,10 +10,7 @@
 import { fullAttention, windowAttention } from "../src/ops/attention.ts";
 import { getGpu } from "../deno.ts";
 import { benchArgs } from "./bench_args.ts";
-import { randomTensor } from "./bench_inputs.ts";
-
-const HEADS = 16;
-const HEAD_DIM = 72;
+import { XL_HEADS, xlPackedQkv } from "./bench_inputs.ts";
 
 const values = benchArgs({ variant: "window", tokens: "1024", launches: "1" });
 const tokens = Number(values.tokens);
@@ -25,12 +22,11 @@ if (!Number.isInteger(tokens) || tokens < 1 || !Number.isInteger(launches) || la
   throw new Error("--tokens and --launches must be positive integers");
 }
 const gpu = await getGpu();
-const channels = HEADS * HEAD_DIM;
-const qkv = randomTensor(gpu, [1, tokens, 3 * channels], tokens);
+const qkv = xlPackedQkv(gpu, tokens);
 const launch = () =>
   values.variant === "full"
-    ? fullAttention(qkv, HEADS).release()
-    : windowAttention(qkv, HEADS, tokens / 8).release();
+    ? fullAttention(qkv, XL_HEADS).release()
+    : windowAttention(qkv, XL_HEADS, tokens / 8).release();
 const start = performance.now();
 for (let i = 0; i < launches; i++) launch();
 await gpu.sync();

@@ -52,8 +52,16 @@ export async function gpuWithKernelChoices(choicesPath: string | undefined): Pro
   );
 }
 
-/** A comma-separated list of numbers from environment variable `name`; undefined unset or empty. */
-export function numbersFromEnvironment(name: string): number[] | undefined {
+/**
+ * A register tile for kernel sweeps from environment variable `name`: comma-separated numbers
+ * named by `fields` in order ("16,8,4"); undefined when the variable is unset or empty.
+ */
+export function tileFromEnvironment<Field extends string>(
+  name: string,
+  fields: readonly Field[],
+): Record<Field, number> | undefined {
   const text = Deno.env.get(name);
-  return text ? text.split(",").map(Number) : undefined;
+  if (!text) return undefined;
+  const numbers = text.split(",").map(Number);
+  return Object.fromEntries(fields.map((field, i) => [field, numbers[i]])) as Record<Field, number>;
 }
