@@ -11,22 +11,15 @@ import {
   fullAttentionWithResidual,
   windowAttention,
 } from "../src/ops/attention.ts";
-import { Tensor } from "../src/tensor.ts";
-import { randomArray } from "../tests/helpers.ts";
 import { getGpu } from "../deno.ts";
+import { XL_HEAD_DIM, XL_HEADS, xlPackedQkv } from "./bench_inputs.ts";
 
-const HEADS = 16;
-const HEAD_DIM = 72;
 const gpu = await getGpu();
 
 for (const tokens of [256, 1024, 4096]) {
   const window = tokens / 8;
-  const channels = HEADS * HEAD_DIM;
-  const qkv = Tensor.fromArray(gpu, randomArray(tokens * 3 * channels, tokens), [
-    1,
-    tokens,
-    3 * channels,
-  ]);
+  const channels = XL_HEADS * XL_HEAD_DIM;
+  const qkv = xlPackedQkv(gpu, tokens);
   const gflop = (macs: number) => (2 * macs / 1e9).toFixed(2);
   const fullMacs = attentionMacs(tokens, channels);
   const windowMacs = attentionMacs(tokens, channels, window);
@@ -40,7 +33,7 @@ for (const tokens of [256, 1024, 4096]) {
     n,
     warmup: 1,
     async fn() {
-      fullAttention(qkv, HEADS).release();
+      fullAttention(qkv, XL_HEADS).release();
       await gpu.sync();
     },
   });
@@ -50,7 +43,7 @@ for (const tokens of [256, 1024, 4096]) {
     n,
     warmup: 1,
     async fn() {
-      windowAttention(qkv, HEADS, window).release();
+      windowAttention(qkv, XL_HEADS, window).release();
       await gpu.sync();
     },
   });
@@ -60,7 +53,7 @@ for (const tokens of [256, 1024, 4096]) {
     n,
     warmup: 1,
     async fn() {
-      const { output, residual } = fullAttentionWithResidual(qkv, HEADS, window);
+      const { output, residual } = fullAttentionWithResidual(qkv, XL_HEADS, window);
       output.release();
       residual.release();
       await gpu.sync();

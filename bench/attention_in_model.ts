@@ -9,23 +9,15 @@
  *       [--rounds 2]
  */
 
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
 import { fullAttention } from "../src/ops/attention.ts";
-import { Tensor } from "../src/tensor.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
-import { randomArray } from "../tests/helpers.ts";
 import { getGpu } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
+import { randomTensor } from "./bench_inputs.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    size: { type: "string", default: "256" },
-    layers: { type: "string", default: "4" },
-    rounds: { type: "string", default: "2" },
-  },
-});
+const values = benchArgs({ size: "256", layers: "4", rounds: "2" });
 const size = Number(values.size);
 const gpu = await getGpu({ kernelTrials: false });
 const config = { ...DIT_XL_2_256, sampleSize: size / 8, numLayers: Number(values.layers) };
@@ -34,11 +26,7 @@ const tokens = (size / 16) ** 2;
 const channels = config.numHeads * config.headDim;
 const options = { labels: [207], cfgScale: 4, seed: 1, steps: 1 };
 await sampleDiT(model, options); // compile
-const qkv = Tensor.fromArray(gpu, randomArray(2 * tokens * 3 * channels, 1), [
-  2,
-  tokens,
-  3 * channels,
-]);
+const qkv = randomTensor(gpu, [2, tokens, 3 * channels], 1);
 
 /** Milliseconds per fullAttention call alone (3 calls in one submit, after a warm-up call). */
 async function alone(): Promise<number> {

@@ -7,22 +7,12 @@
  *     bench/attention_once.ts --variant window --tokens 1024 --launches 3
  */
 
-import { parseArgs } from "node:util";
 import { fullAttention, windowAttention } from "../src/ops/attention.ts";
-import { Tensor } from "../src/tensor.ts";
-import { randomArray } from "../tests/helpers.ts";
 import { getGpu } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
+import { XL_HEADS, xlPackedQkv } from "./bench_inputs.ts";
 
-const HEADS = 16;
-const HEAD_DIM = 72;
-
-const { values } = parseArgs({
-  options: {
-    variant: { type: "string", default: "window" },
-    tokens: { type: "string", default: "1024" },
-    launches: { type: "string", default: "1" },
-  },
-});
+const values = benchArgs({ variant: "window", tokens: "1024", launches: "1" });
 const tokens = Number(values.tokens);
 const launches = Number(values.launches);
 if (values.variant !== "full" && values.variant !== "window") {
@@ -32,16 +22,11 @@ if (!Number.isInteger(tokens) || tokens < 1 || !Number.isInteger(launches) || la
   throw new Error("--tokens and --launches must be positive integers");
 }
 const gpu = await getGpu();
-const channels = HEADS * HEAD_DIM;
-const qkv = Tensor.fromArray(gpu, randomArray(tokens * 3 * channels, tokens), [
-  1,
-  tokens,
-  3 * channels,
-]);
+const qkv = xlPackedQkv(gpu, tokens);
 const launch = () =>
   values.variant === "full"
-    ? fullAttention(qkv, HEADS).release()
-    : windowAttention(qkv, HEADS, tokens / 8).release();
+    ? fullAttention(qkv, XL_HEADS).release()
+    : windowAttention(qkv, XL_HEADS, tokens / 8).release();
 const start = performance.now();
 for (let i = 0; i < launches; i++) launch();
 await gpu.sync();

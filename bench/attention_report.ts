@@ -19,12 +19,9 @@ import {
   fullAttentionWithResidual,
   windowAttention,
 } from "../src/ops/attention.ts";
-import { Tensor } from "../src/tensor.ts";
-import { randomArray } from "../tests/helpers.ts";
+import type { Tensor } from "../src/tensor.ts";
 import { getGpu } from "../deno.ts";
-
-const HEADS = 16;
-const HEAD_DIM = 72;
+import { XL_HEAD_DIM, XL_HEADS, xlPackedQkv } from "./bench_inputs.ts";
 
 /** One row of the report (plain data, JSON-serialisable). */
 export interface AttentionReportRow {
@@ -47,10 +44,10 @@ export interface AttentionReportRow {
 type Variant = "full" | "window" | "fused";
 
 function launch(variant: Variant, qkv: Tensor, window: number): void {
-  if (variant === "full") fullAttention(qkv, HEADS).release();
-  else if (variant === "window") windowAttention(qkv, HEADS, window).release();
+  if (variant === "full") fullAttention(qkv, XL_HEADS).release();
+  else if (variant === "window") windowAttention(qkv, XL_HEADS, window).release();
   else {
-    const { output, residual } = fullAttentionWithResidual(qkv, HEADS, window);
+    const { output, residual } = fullAttentionWithResidual(qkv, XL_HEADS, window);
     output.release();
     residual.release();
   }
@@ -76,12 +73,8 @@ export async function measureAttention(
   rounds: number,
 ): Promise<AttentionReportRow> {
   const window = tokens / 8;
-  const channels = HEADS * HEAD_DIM;
-  const qkv = Tensor.fromArray(gpu, randomArray(tokens * 3 * channels, tokens), [
-    1,
-    tokens,
-    3 * channels,
-  ]);
+  const channels = XL_HEADS * XL_HEAD_DIM;
+  const qkv = xlPackedQkv(gpu, tokens);
   const variants: Variant[] = ["full", "window", "fused"];
   const launches = new Map<Variant, number>();
   const best = new Map<Variant, number>();
@@ -103,7 +96,7 @@ export async function measureAttention(
   const windowMacs = attentionMacs(tokens, channels, window);
   const gflops = (macs: number, ms: number) => (2 * macs) / (ms * 1e6);
   const describe = (variant: Variant) => {
-    const t = attentionTiling(gpu, variant, HEAD_DIM, window);
+    const t = attentionTiling(gpu, variant, XL_HEAD_DIM, window);
     return `${t.workgroupSize}×${t.queriesPerInvocation}q, kt ${t.keyTile}`;
   };
   const fullMs = best.get("full")!;

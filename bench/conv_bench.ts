@@ -6,25 +6,18 @@
  */
 
 import { conv2d, convFlops, type ConvTile } from "../src/ops/conv.ts";
-import { Tensor } from "../src/tensor.ts";
 import { getGpu } from "../deno.ts";
+import { tileFromEnvironment } from "./bench_args.ts";
+import { uniformTensor } from "./bench_inputs.ts";
+import { benchGflops } from "./gflops.ts";
 
 const gpu = await getGpu();
-const WARMUP = 1;
 const RUNS = 2;
-
-function tileFromEnvironment(): ConvTile | undefined {
-  const spec = Deno.env.get("CONV_TILE");
-  if (!spec) return undefined;
-  const [pixelsPerLane, channelsPerLane, texelsPerStep] = spec.split(",").map(Number);
-  return { pixelsPerLane, channelsPerLane, texelsPerStep };
-}
-
-function uniformArray(n: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (Math.random() * 2 - 1) * scale;
-  return out;
-}
+const TILE: ConvTile | undefined = tileFromEnvironment("CONV_TILE", [
+  "pixelsPerLane",
+  "channelsPerLane",
+  "texelsPerStep",
+]);
 
 interface ConvCase {
   inChannels: number;
@@ -35,41 +28,14 @@ interface ConvCase {
 
 function benchConv(c: ConvCase): void {
   const { inChannels, outChannels, size, kernelSize } = c;
-  const x = Tensor.fromArray(gpu, uniformArray(inChannels * size * size, 1), [
-    1,
-    inChannels,
-    size,
-    size,
-  ]);
-  const w = Tensor.fromArray(
-    gpu,
-    uniformArray(outChannels * inChannels * kernelSize * kernelSize, 0.02),
-    [outChannels, inChannels, kernelSize, kernelSize],
-  );
-  const b = Tensor.fromArray(gpu, uniformArray(outChannels, 0.1), [outChannels]);
-  const tile = tileFromEnvironment();
-  const label = `conv ${kernelSize}×${kernelSize} ${inChannels}→${outChannels} at ${size}²`;
-  let calls = 0;
-  let bestMs = Infinity;
-  Deno.bench({
-    name: label,
-    n: RUNS,
-    warmup: WARMUP,
-    async fn() {
-      const start = performance.now();
-      const y = conv2d(x, w, b, { tile });
-      await gpu.sync();
-      const ms = performance.now() - start;
-      y.release();
-      // The first call also compiles and packs the weight texture (cached afterwards).
-      if (++calls > WARMUP) bestMs = Math.min(bestMs, ms);
-      if (calls === WARMUP + RUNS) {
-        const flops = convFlops(1, inChannels, outChannels, kernelSize, size, size);
-        const gflops = flops / (bestMs * 1e6);
-        console.log(`${label}: ${gflops.toFixed(1)} GFLOP/s (best ${bestMs.toFixed(1)} ms)`);
-      }
-    },
-  });
+  const x = uniformTensor(gpu, [1, inChannels, size, size], 1);
+  const w = uniformTensor(gpu, [outChannels, inChannels, kernelSize, kernelSize], 0.02);
+  const b = uniformTensor(gpu, [outChannels], 0.1);
+  benchGflops(gpu, {
+    name: `conv ${kernelSize}×${kernelSize} ${inChannels}→${outChannels} at ${size}²`,
+    flops: convFlops(1, inChannels, outChannels, kernelSize, size, size),
+    launch: () => conv2d(x, w, b, { tile: TILE }),
+  }, RUNS);
 }
 
 const CASES: ConvCase[] = [

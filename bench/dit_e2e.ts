@@ -6,21 +6,14 @@
  *   deno run -A --unstable-webgpu bench/dit_e2e.ts [--xl] [--steps 3]
  */
 
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
 import { breakdown, formatBreakdown } from "./breakdown.ts";
 import { getGpu, localFolder } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    xl: { type: "boolean", default: false },
-    steps: { type: "string", default: "3" },
-    batches: { type: "string", default: "1,4,10" },
-  },
-});
+const values = benchArgs({ xl: false, steps: "3", batches: "1,4,10" });
 const steps = Number(values.steps);
 const gpu = await getGpu();
 console.log(`adapter: ${gpu.adapterDescription}`);
@@ -43,7 +36,7 @@ const tiny = await DiTModel.load(
   gpu,
   localFolder(new URL("../assets/tiny-fmnist", import.meta.url).pathname),
 );
-for (const n of values.batches!.split(",").map(Number)) {
+for (const n of values.batches.split(",").map(Number)) {
   await measure(tiny, "tiny-fmnist (256 tok)", n);
 }
 tiny.release();

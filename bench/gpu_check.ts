@@ -10,11 +10,8 @@
  * output into docs/PERFORMANCE.md ("Kernel choice") with the adapter line.
  */
 
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
-import type { AttentionMethod } from "../src/compression/methods.ts";
-import type { AttentionPlan } from "../src/compression/plan.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import {
   attentionMacs,
@@ -25,27 +22,12 @@ import {
 import { linear, type LinearVariant, matmulFlops } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
-import { getGpu, loadKernelChoices, saveKernelChoices } from "../deno.ts";
+import { benchArgs, gpuWithKernelChoices } from "./bench_args.ts";
+import { halfAttentionPlan } from "./scale_plan_mix.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: false },
-    "no-step": { type: "boolean", default: false },
-    sizes: { type: "string", default: "256,512" },
-    choices: { type: "string" },
-  },
-});
-const sizes = values.quick ? [256] : values.sizes!.split(",").map(Number);
-const choicesPath = values.choices;
-const gpu = await getGpu(
-  choicesPath
-    ? {
-      kernelChoices: await loadKernelChoices(choicesPath),
-      onKernelChoicesChanged: (c) => saveKernelChoices(choicesPath, c),
-    }
-    : {},
-);
+const values = benchArgs({ quick: false, "no-step": false, sizes: "256,512", choices: undefined });
+const sizes = values.quick ? [256] : values.sizes.split(",").map(Number);
+const gpu = await gpuWithKernelChoices(values.choices);
 
 function adapterLines(gpu: Gpu): string[] {
   const l = gpu.device.limits;
@@ -171,27 +153,6 @@ async function attentionTable(): Promise<void> {
   }
 }
 
-/** Step 0 full; later steps cycle 2 full, 2 CFG-shared, 2 window + residual, 1 output share. */
-function halfPlan(layers: number, steps: number, tokens: number): AttentionPlan {
-  const cycle: AttentionMethod[] = [
-    "FULL_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "FULL_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "OUTPUT_SHARE",
-  ];
-  return {
-    window: Math.floor(tokens / 8),
-    methods: Array.from(
-      { length: layers },
-      (_, l) =>
-        Array.from({ length: steps }, (_, t) => (t === 0 ? "FULL_ATTN" : cycle[l % cycle.length])),
-    ),
-  };
-}
-
 async function ditStep(size: number): Promise<void> {
   const config = { ...DIT_XL_2_256, sampleSize: size / 8 };
   const model = await DiTModel.fromSource(gpu, config, randomDiTSource(config));
@@ -199,7 +160,7 @@ async function ditStep(size: number): Promise<void> {
   const options = { labels: [207], cfgScale: 4, seed: 1 };
   // Full: the second of two steps (the first compiles and runs the trials); plan: the third.
   const full = await sampleDiT(model, { ...options, steps: 2 });
-  const plan = halfPlan(config.numLayers, 3, tokens);
+  const plan = halfAttentionPlan(config.numLayers, 3, tokens);
   const compressed = await sampleDiT(model, { ...options, steps: 3, plan });
   console.log(
     `DiT-XL/2 ${size} px (${tokens} tokens), f32, CFG batch 2: full step ` +

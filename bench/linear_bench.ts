@@ -6,26 +6,19 @@
 
 import { linear, type LinearOptions, matmulFlops } from "../src/ops/linear.ts";
 import type { Activation } from "../src/ops/linear.ts";
-import { Tensor } from "../src/tensor.ts";
 import { getGpu } from "../deno.ts";
+import { tileFromEnvironment } from "./bench_args.ts";
+import { uniformTensor } from "./bench_inputs.ts";
+import { benchGflops } from "./gflops.ts";
 
 const gpu = await getGpu();
 const WIDTH = 1152;
-const WARMUP = 1;
 const RUNS = 3;
-
-function tileFromEnvironment(): LinearOptions["tile"] {
-  const spec = Deno.env.get("LINEAR_TILE");
-  if (!spec) return undefined;
-  const [rowsPerLane, colsPerLane, kBlock] = spec.split(",").map(Number);
-  return { rowsPerLane, colsPerLane, kBlock };
-}
-
-function uniformArray(n: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (Math.random() * 2 - 1) * scale;
-  return out;
-}
+const TILE: LinearOptions["tile"] = tileFromEnvironment("LINEAR_TILE", [
+  "rowsPerLane",
+  "colsPerLane",
+  "kBlock",
+]);
 
 interface BenchCase {
   name: string;
@@ -38,36 +31,16 @@ interface BenchCase {
 }
 
 function benchLinear(c: BenchCase): void {
-  const x = Tensor.fromArray(gpu, uniformArray(c.m * c.k, 1), [c.m, c.k]);
-  const w = Tensor.fromArray(gpu, uniformArray(c.n * c.k, 0.03), [c.n, c.k], c.weight ?? "f32");
-  const b = Tensor.fromArray(gpu, uniformArray(c.n, 0.1), [c.n]);
-  const options: LinearOptions = {
-    activation: c.activation,
-    kernel: c.kernel,
-    tile: tileFromEnvironment(),
-  };
-  const label = `${c.name} [${c.m}×${c.k}]·[${c.k}×${c.n}]${c.weight === "f16" ? " f16 W" : ""}`;
-  let calls = 0;
-  let bestMs = Infinity;
-  Deno.bench({
-    name: label,
+  const x = uniformTensor(gpu, [c.m, c.k], 1);
+  const w = uniformTensor(gpu, [c.n, c.k], 0.03, c.weight ?? "f32");
+  const b = uniformTensor(gpu, [c.n], 0.1);
+  const options: LinearOptions = { activation: c.activation, kernel: c.kernel, tile: TILE };
+  benchGflops(gpu, {
+    name: `${c.name} [${c.m}×${c.k}]·[${c.k}×${c.n}]${c.weight === "f16" ? " f16 W" : ""}`,
     group: `M=${c.m}`,
-    n: RUNS,
-    warmup: WARMUP,
-    async fn() {
-      const start = performance.now();
-      const y = linear(x, w, b, options);
-      await gpu.sync();
-      const ms = performance.now() - start;
-      y.release();
-      // Deno runs warmup + n iterations; the first also packs the weight texture (cached).
-      if (++calls > WARMUP) bestMs = Math.min(bestMs, ms);
-      if (calls === WARMUP + RUNS) {
-        const gflops = matmulFlops(c.m, c.n, c.k) / (bestMs * 1e6);
-        console.log(`${label}: ${gflops.toFixed(1)} GFLOP/s (best ${bestMs.toFixed(1)} ms)`);
-      }
-    },
-  });
+    flops: matmulFlops(c.m, c.n, c.k),
+    launch: () => linear(x, w, b, options),
+  }, RUNS);
 }
 
 for (const m of [512, 2048]) {

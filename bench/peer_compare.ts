@@ -15,32 +15,21 @@
  * Needs Debian's python3-torch and libopenblas0-pthread for the peer.
  */
 
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { sampleDiT } from "../models/dit/sample.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
-import { getGpu, loadKernelChoices, localFolder, saveKernelChoices } from "../deno.ts";
+import { localFolder } from "../deno.ts";
+import { benchArgs, gpuWithKernelChoices } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    cases: { type: "string", default: "tiny-demo,xl256,xl512" },
-    rounds: { type: "string", default: "2" },
-    python: { type: "string", default: "/usr/bin/python3" },
-    threads: { type: "string", default: "2" },
-    choices: { type: "string" },
-  },
+const values = benchArgs({
+  cases: "tiny-demo,xl256,xl512",
+  rounds: "2",
+  python: "/usr/bin/python3",
+  threads: "2",
+  choices: undefined,
 });
 const rounds = Number(values.rounds);
-const choicesPath = values.choices;
-const gpu = await getGpu(
-  choicesPath
-    ? {
-      kernelChoices: await loadKernelChoices(choicesPath),
-      onKernelChoicesChanged: (c) => saveKernelChoices(choicesPath, c),
-    }
-    : {},
-);
+const gpu = await gpuWithKernelChoices(values.choices);
 
 function load(): string {
   return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
@@ -49,8 +38,8 @@ function load(): string {
 /** The peer's seconds (per step or per image) for one run of `peerCase`. */
 async function peer(peerCase: string): Promise<number> {
   const script = new URL("./peer_torch.py", import.meta.url).pathname;
-  const output = await new Deno.Command(values.python!, {
-    args: [script, "--case", peerCase, "--threads", values.threads!],
+  const output = await new Deno.Command(values.python, {
+    args: [script, "--case", peerCase, "--threads", values.threads],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -96,7 +85,7 @@ async function ours(peerCase: string): Promise<{ run: () => Promise<number>; don
 console.log(
   `adapter: ${gpu.adapterDescription}; peer: ${values.python} with ${values.threads} threads`,
 );
-for (const peerCase of values.cases!.split(",")) {
+for (const peerCase of values.cases.split(",")) {
   const mine = await ours(peerCase);
   const unit = peerCase === "tiny-demo" ? "s per image" : "s per step";
   const ratios: number[] = [];

@@ -14,7 +14,6 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { DiTModel } from "../models/dit/model.ts";
 import { type DiTConfig, hiddenSize } from "../models/dit/config.ts";
 import { ditCostShape } from "../models/dit/cost.ts";
@@ -24,7 +23,6 @@ import { DIT_XL_2_256 } from "../testing/random_dit.ts";
 import { VaeDecoder } from "../models/vae/model.ts";
 import { parseVaeConfig } from "../models/vae/config.ts";
 import { expectedVaeShapes } from "../models/vae/weights.ts";
-import type { AttentionMethod } from "../src/compression/methods.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import type { Gpu } from "../src/gpu/context.ts";
 import type { WritableDtype } from "../src/io/safetensors_writer.ts";
@@ -33,19 +31,18 @@ import { linearCacheBytes, releaseLinearCaches } from "../src/ops/linear.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import { Tensor } from "../src/tensor.ts";
 import { getGpu, localFolder, writeBytes, writeSafetensors } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
+import { halfAttentionPlan } from "./scale_plan_mix.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    dtypes: { type: "string", default: "f16,f32" },
-    sizes: { type: "string", default: "256,512" },
-    dir: { type: "string", default: "out/scale-xl" },
-    keep: { type: "boolean", default: false },
-    small: { type: "boolean", default: false },
-  },
+const values = benchArgs({
+  dtypes: "f16,f32",
+  sizes: "256,512",
+  dir: "out/scale-xl",
+  keep: false,
+  small: false,
 });
-const dtypes = values.dtypes!.split(",") as ("f16" | "f32")[];
-const sizes = values.sizes!.split(",").map(Number);
+const dtypes = values.dtypes.split(",") as ("f16" | "f32")[];
+const sizes = values.sizes.split(",").map(Number);
 
 /** sd-vae-ft-ema's decoder configuration. */
 const SD_VAE = {
@@ -147,30 +144,6 @@ async function writeCheckpoints(dir: string): Promise<void> {
     (_name, shape) => 1 / Math.sqrt(shape.slice(1).reduce((a, b) => a * b, 1)),
     (name) => /norm.*\.weight$/.test(name) ? 1 : name.endsWith(".bias") ? 0 : undefined,
   );
-}
-
-/**
- * Step 0 full everywhere; later steps cycle over 7 layers: 2 full, 2 ASC, 2 WA-RS and one
- * output share, about half the attention MACs of a full step.
- */
-function handPlan(layers: number, steps: number, tokens: number): AttentionPlan {
-  const cycle: AttentionMethod[] = [
-    "FULL_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "FULL_ATTN",
-    "FULL_ATTN_CFG_SHARE",
-    "RESIDUAL_WINDOW_ATTN",
-    "OUTPUT_SHARE",
-  ];
-  return {
-    window: Math.floor(tokens / 8),
-    methods: Array.from(
-      { length: layers },
-      (_, l) =>
-        Array.from({ length: steps }, (_, t) => (t === 0 ? "FULL_ATTN" : cycle[l % cycle.length])),
-    ),
-  };
 }
 
 interface Row {
@@ -285,7 +258,7 @@ async function benchDiT(gpu: Gpu, dir: string, dtype: "f16" | "f32", size: numbe
   }
   const { model, loadSeconds } = await loadDiT(gpu, folder, dtype, size, true);
   const full = await run(model, 2);
-  const plan = handPlan(ditConfig.numLayers, 3, tokens);
+  const plan = halfAttentionPlan(ditConfig.numLayers, 3, tokens);
   const shape = ditCostShape(ditConfig, tokens);
   const stepFraction =
     planCost({ window: plan.window, methods: plan.methods.map((r) => [r[2]]) }, shape)
@@ -350,7 +323,7 @@ log(
     hiddenSize(ditConfig)
   }`,
 );
-const dir = values.dir!;
+const dir = values.dir;
 await Deno.mkdir(dir, { recursive: true });
 await writeCheckpoints(dir);
 for (const dtype of dtypes) {

@@ -12,7 +12,6 @@
  * step 2, so the pipelines of every kernel are compiled before the timed step.
  */
 
-import { parseArgs } from "node:util";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
 import { type PixArtConfig, pixartWidth } from "../models/pixart/config.ts";
@@ -21,19 +20,17 @@ import { samplePixArt } from "../models/pixart/sample.ts";
 import { PIXART_SIGMA_1024, randomPixArtSource } from "../testing/random_pixart.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import type { KernelTime } from "../src/gpu/profiler.ts";
+import { kernelSecondsBy } from "./breakdown.ts";
 import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
 import { getGpu, writeBytes } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    px: { type: "string", default: "1024,2048" },
-    layers: { type: "string", default: "28" },
-    caption: { type: "string", default: "300" },
-    dtype: { type: "string", default: "f16" },
-    json: { type: "string", default: "out/scale_pixart.json" },
-  },
+const values = benchArgs({
+  px: "1024,2048",
+  layers: "28",
+  caption: "300",
+  dtype: "f16",
+  json: "out/scale_pixart.json",
 });
 
 const PAPER_SPEEDUP: Record<number, string> = { 1024: "1.24× (D6)", 2048: "1.79× (D6)" };
@@ -49,24 +46,12 @@ interface StepReport {
   otherSeconds: number;
 }
 
-function classify(times: readonly KernelTime[], wallSeconds: number): StepReport {
-  const report = {
-    wallSeconds,
-    kernelSeconds: 0,
-    selfAttentionSeconds: 0,
-    crossAttentionSeconds: 0,
-    linearSeconds: 0,
-    otherSeconds: 0,
-  };
-  for (const t of times) {
-    report.kernelSeconds += t.seconds;
-    if (/^crossAttention/.test(t.name)) report.crossAttentionSeconds += t.seconds;
-    else if (/attention/i.test(t.name)) report.selfAttentionSeconds += t.seconds;
-    else if (/^linear/.test(t.name)) report.linearSeconds += t.seconds;
-    else report.otherSeconds += t.seconds;
-  }
-  return report;
-}
+/** Cross-attention before self-attention: the self-attention pattern matches both. */
+const KERNEL_CATEGORIES = [
+  ["crossAttentionSeconds", /^crossAttention/],
+  ["selfAttentionSeconds", /attention/i],
+  ["linearSeconds", /^linear/],
+] as const;
 
 /**
  * Why a size cannot run on this device, or null when it can: self-attention splits the CFG batch
@@ -106,7 +91,10 @@ async function measureStep(
   });
   log("  replaying the captured kernels one by one");
   const times = await gpu.stopCapture(1);
-  return classify(times, result.stepSeconds[MEASURED_STEP]);
+  return {
+    wallSeconds: result.stepSeconds[MEASURED_STEP],
+    ...kernelSecondsBy(times, KERNEL_CATEGORIES),
+  };
 }
 
 const gpu = await getGpu();
@@ -127,7 +115,7 @@ log(
 );
 
 const rows: Record<string, unknown>[] = [];
-for (const px of values.px!.split(",").map(Number)) {
+for (const px of values.px.split(",").map(Number)) {
   const latent = px / 8;
   const tokens = model.tokens(latent, latent);
   const window = Math.floor(tokens / 8);
@@ -171,7 +159,7 @@ for (const px of values.px!.split(",").map(Number)) {
   rows.push(row);
   log(JSON.stringify(row));
   await Deno.mkdir("out", { recursive: true });
-  await writeBytes(values.json!, JSON.stringify(rows, null, 1) + "\n");
+  await writeBytes(values.json, JSON.stringify(rows, null, 1) + "\n");
 }
 model.release();
 

@@ -1,11 +1,38 @@
 /**
- * Inputs shared by the scale benchmarks of the caption-conditioned families (PixArt, STDiT2): a
- * fixed per-layer method mix standing in for a calibrated plan, and random captions.
+ * Inputs shared by the scale benchmarks: fixed method mixes standing in for a calibrated plan
+ * (the DiT-XL/2 step of gpu_check.ts and scale_dit_xl.ts; the caption-conditioned families,
+ * PixArt and STDiT2), and random captions.
  */
 
 import type { AttentionMethod } from "../src/compression/methods.ts";
+import type { AttentionPlan } from "../src/compression/plan.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
+
+/**
+ * Step 0 full everywhere; later steps cycle over 7 layers: 2 full, 2 ASC (CFG-shared), 2 WA-RS
+ * (window + residual) and one output share, about half the attention MACs of a full step, with
+ * w = N/8.
+ */
+export function halfAttentionPlan(layers: number, steps: number, tokens: number): AttentionPlan {
+  const cycle: AttentionMethod[] = [
+    "FULL_ATTN",
+    "FULL_ATTN_CFG_SHARE",
+    "RESIDUAL_WINDOW_ATTN",
+    "FULL_ATTN",
+    "FULL_ATTN_CFG_SHARE",
+    "RESIDUAL_WINDOW_ATTN",
+    "OUTPUT_SHARE",
+  ];
+  return {
+    window: Math.floor(tokens / 8),
+    methods: Array.from(
+      { length: layers },
+      (_, l) =>
+        Array.from({ length: steps }, (_, t) => (t === 0 ? "FULL_ATTN" : cycle[l % cycle.length])),
+    ),
+  };
+}
 
 /**
  * A per-layer mix of the four methods near DiTFastAttn's stronger plans: per 7 layers 1 full,

@@ -14,7 +14,6 @@
  * 4 small frames in a minute (to try the script, not to measure).
  */
 
-import { parseArgs } from "node:util";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
 import { randomSTDiT2Source, STDIT2_XL_2 } from "../testing/random_stdit2.ts";
 import { rowsPerBinding } from "../src/nn/row_chunks.ts";
@@ -23,24 +22,23 @@ import { stdit2CostShape } from "../models/stdit2/cost.ts";
 import { latentVideo, sampleSTDiT2 } from "../models/stdit2/sample.ts";
 import { type AttentionPlan, planCost } from "../src/compression/plan.ts";
 import type { Gpu } from "../src/gpu/context.ts";
-import { type CapturedDispatch, type KernelTime, replayTimes } from "../src/gpu/profiler.ts";
+import { type CapturedDispatch, replayTimes } from "../src/gpu/profiler.ts";
 import { fullAttention } from "../src/ops/attention.ts";
 import { linearCacheBytes } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
+import { kernelSecondsBy } from "./breakdown.ts";
 import { mixedMethodColumn, randomPrompt } from "./scale_plan_mix.ts";
 import { getGpu, writeBytes } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    frames: { type: "string", default: "16" },
-    height: { type: "string", default: "240" },
-    width: { type: "string", default: "426" },
-    layers: { type: "string", default: "28" },
-    dtype: { type: "string", default: "f16" },
-    json: { type: "string", default: "out/scale_stdit2.json" },
-    small: { type: "boolean", default: false },
-  },
+const values = benchArgs({
+  frames: "16",
+  height: "240",
+  width: "426",
+  layers: "28",
+  dtype: "f16",
+  json: "out/scale_stdit2.json",
+  small: false,
 });
 
 const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -98,27 +96,13 @@ interface StepReport {
   textureBytes: number;
 }
 
-function classify(
-  times: readonly KernelTime[],
-): Omit<StepReport, "wallSeconds" | "peakTensorBytes" | "textureBytes"> {
-  const r = {
-    kernelSeconds: 0,
-    spatialAttentionSeconds: 0,
-    temporalAttentionSeconds: 0,
-    crossAttentionSeconds: 0,
-    linearSeconds: 0,
-    otherSeconds: 0,
-  };
-  for (const t of times) {
-    r.kernelSeconds += t.seconds;
-    if (t.name === "temporalAttention") r.temporalAttentionSeconds += t.seconds;
-    else if (/^crossAttention/.test(t.name)) r.crossAttentionSeconds += t.seconds;
-    else if (/attention/i.test(t.name)) r.spatialAttentionSeconds += t.seconds;
-    else if (/^linear/.test(t.name)) r.linearSeconds += t.seconds;
-    else r.otherSeconds += t.seconds;
-  }
-  return r;
-}
+/** Temporal and cross attention before spatial: the spatial pattern matches all three. */
+const KERNEL_CATEGORIES = [
+  ["temporalAttentionSeconds", /^temporalAttention$/],
+  ["crossAttentionSeconds", /^crossAttention/],
+  ["spatialAttentionSeconds", /attention/i],
+  ["linearSeconds", /^linear/],
+] as const;
 
 async function measureStep(
   gpu: Gpu,
@@ -162,7 +146,7 @@ async function measureStep(
   release();
   return {
     wallSeconds: result.stepSeconds[measured],
-    ...classify(times),
+    ...kernelSecondsBy(times, KERNEL_CATEGORIES),
     peakTensorBytes,
     textureBytes: linearCacheBytes(gpu),
   };
@@ -223,7 +207,7 @@ const row = {
   minutes: (performance.now() - started) / 60000,
 };
 await Deno.mkdir("out", { recursive: true });
-await writeBytes(values.json!, JSON.stringify(row, null, 1) + "\n");
+await writeBytes(values.json, JSON.stringify(row, null, 1) + "\n");
 log(`wrote ${values.json}`);
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -14,7 +14,6 @@
  * gather are left out (under 0.1%).
  */
 
-import { parseArgs } from "node:util";
 import { parseT5Config, type T5Config, t5InnerDim } from "../models/t5/config.ts";
 import { T5Encoder } from "../models/t5/encoder.ts";
 import { expectedT5Shapes } from "../models/t5/weights.ts";
@@ -23,15 +22,13 @@ import type { TensorInfo, TensorSource } from "../src/io/safetensors.ts";
 import { linearCacheBytes } from "../src/ops/linear.ts";
 import { gaussianNoise } from "../src/sampling/prng.ts";
 import { getGpu, writeBytes } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    layers: { type: "string", default: "24" },
-    tokens: { type: "string", default: "120,300" },
-    dtype: { type: "string", default: "f16" },
-    json: { type: "string", default: "out/scale_t5.json" },
-  },
+const values = benchArgs({
+  layers: "24",
+  tokens: "120,300",
+  dtype: "f16",
+  json: "out/scale_t5.json",
 });
 
 /** google/t5-v1_1-xxl's config.json (the text encoder of PixArt-α/Σ and Open-Sora v1.1). */
@@ -182,7 +179,7 @@ log(`warm-up (8 tokens, compiles the kernels): ${warmup.seconds.toFixed(1)} s`);
 
 const rows: Record<string, number>[] = [];
 let peakTextures = afterLoad.textureBytes;
-for (const tokens of values.tokens!.split(",").map(Number)) {
+for (const tokens of values.tokens.split(",").map(Number)) {
   const { seconds, output } = await encodeOnce(tokens);
   peakTextures = Math.max(peakTextures, linearCacheBytes(gpu));
   if (!output.every(Number.isFinite)) throw new Error(`non-finite output at ${tokens} tokens`);
@@ -213,7 +210,7 @@ const report = {
 };
 encoder.release();
 await Deno.mkdir("out", { recursive: true });
-await writeBytes(values.json!, JSON.stringify(report, null, 1) + "\n");
+await writeBytes(values.json, JSON.stringify(report, null, 1) + "\n");
 const gib = (bytes: number | null) => bytes === null ? "–" : `${(bytes / GIB).toFixed(2)} GiB`;
 console.log(`
 | tokens | encode s | GFLOP | GFLOP/s |

@@ -15,6 +15,7 @@ import { Tensor } from "../src/tensor.ts";
 import { randomArray } from "../tests/helpers.ts";
 import { type BandwidthCase, benchBandwidth } from "./bandwidth.ts";
 import { getGpu } from "../deno.ts";
+import { randomTensor } from "./bench_inputs.ts";
 
 const D_MODEL = 4096;
 const HEADS = 64;
@@ -24,7 +25,7 @@ const BATCH = 2;
 const gpu = await getGpu();
 
 const cases: BandwidthCase[] = [];
-const weight = Tensor.fromArray(gpu, randomArray(D_MODEL, 1), [D_MODEL]);
+const weight = randomTensor(gpu, [D_MODEL], 1);
 // 4096 rows of the f16 table in two chunks: the gather reads only the rows it is asked for, so
 // the XXL table's 32128 rows would change nothing but the upload.
 const table = uploadTableChunks(
@@ -37,9 +38,9 @@ const table = uploadTableChunks(
 );
 for (const tokens of [120, 300]) {
   const rows = BATCH * tokens;
-  const x = Tensor.fromArray(gpu, randomArray(rows * D_MODEL, 3), [rows, D_MODEL]);
-  const gate = Tensor.fromArray(gpu, randomArray(rows * D_FF, 4), [rows, D_FF]);
-  const up = Tensor.fromArray(gpu, randomArray(rows * D_FF, 5), [rows, D_FF]);
+  const x = randomTensor(gpu, [rows, D_MODEL], 3);
+  const gate = randomTensor(gpu, [rows, D_FF], 4);
+  const up = randomTensor(gpu, [rows, D_FF], 5);
   const ids = Tensor.fromArray(
     gpu,
     Int32Array.from({ length: rows }, (_, i) => (i * 977) % 4096),
@@ -65,16 +66,8 @@ await benchBandwidth(gpu, "t5 memory-bound", cases);
 
 for (const tokens of [120, 300]) {
   const channels = HEADS * D_KV;
-  const qkv = Tensor.fromArray(gpu, randomArray(BATCH * tokens * 3 * channels, tokens, 0.3), [
-    BATCH,
-    tokens,
-    3 * channels,
-  ]);
-  const bias = Tensor.fromArray(gpu, randomArray(HEADS * tokens * tokens, 7), [
-    HEADS,
-    tokens,
-    tokens,
-  ]);
+  const qkv = randomTensor(gpu, [BATCH, tokens, 3 * channels], tokens, 0.3);
+  const bias = randomTensor(gpu, [HEADS, tokens, tokens], 7);
   const mask = Tensor.fromArray(
     gpu,
     Float32Array.from({ length: BATCH * tokens }, (_, i) => (i % tokens < tokens - 17 ? 1 : 0)),
