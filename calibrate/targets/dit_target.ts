@@ -8,6 +8,7 @@ import { ditPlanFit } from "../../models/dit/cost.ts";
 import { isDiTSchedule, type SchedulerConfig } from "../../src/sampling/scheduler_config.ts";
 import type { DiTModel } from "../../models/dit/model.ts";
 import { checkLabels, sampleDiT } from "../../models/dit/sample.ts";
+import { SAMPLING_DEFAULTS } from "../../models/sampling_defaults.ts";
 
 /** Calibration conditions: explicit class labels, or a count drawn from a seeded generator. */
 export interface CalibrationData extends SeededCalibration {
@@ -53,7 +54,7 @@ export function ditTarget(
   return {
     ...ditPlanFit(model),
     model,
-    defaults: { steps: 20, sampler: "ddim", cfgScale: 4 },
+    defaults: SAMPLING_DEFAULTS.dit,
     checkCalibration(calib) {
       if (calib.labels === undefined) {
         const count = calib.count ?? 8;

@@ -7,7 +7,6 @@
  */
 
 import type { CompressionTarget, SeededCalibration } from "../compression_target.ts";
-import { OptionError, PlanError } from "../../src/errors.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import type { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
 import type { PixArtModel } from "../../models/pixart/model.ts";
@@ -20,6 +19,8 @@ import {
   samplePixArt,
 } from "../../models/pixart/sample.ts";
 import { checkPromptEmbedding, type PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
+import { SAMPLING_DEFAULTS } from "../../models/sampling_defaults.ts";
+import { promptCalibrationCount, sizeMismatch } from "./prompt_target.ts";
 
 export interface PixArtCalibration extends SeededCalibration {
   /** Calibration prompts, one sample each. */
@@ -52,17 +53,13 @@ export function pixartTarget(
   return {
     ...pixartPlanFit(model, grid),
     model,
-    // The PixArt pipelines' defaults.
-    defaults: { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 },
+    defaults: SAMPLING_DEFAULTS.pixart,
     checkCalibration(calib) {
-      if (!calib.prompts || calib.prompts.length < 1) {
-        throw new OptionError("calibration needs at least one prompt embedding");
-      }
-      for (const prompt of calib.prompts) {
-        checkPromptEmbedding(prompt, model.config.captionChannels);
-      }
-      if (calib.negative) checkPromptEmbedding(calib.negative, model.config.captionChannels);
-      return calib.prompts.length;
+      const channels = model.config.captionChannels;
+      return promptCalibrationCount(calib.prompts, (prompts) => {
+        for (const prompt of prompts) checkPromptEmbedding(prompt, channels);
+        if (calib.negative) checkPromptEmbedding(calib.negative, channels);
+      });
     },
     runCalibration(calib, run) {
       return samplePixArt(model, {
@@ -76,10 +73,7 @@ export function pixartTarget(
       if (options.height !== undefined || options.width !== undefined) {
         const asked = pixartLatentGrid(model, { vaeScaleFactor: grid.vaeScaleFactor, ...options });
         if (asked.latentHeight !== grid.latentHeight || asked.latentWidth !== grid.latentWidth) {
-          throw new PlanError(
-            `plan was calibrated at ${describe(grid)}, sampling asks for ${describe(asked)}: ` +
-              `calibrate a plan for this size`,
-          );
+          throw sizeMismatch(`at ${describe(grid)}`, describe(asked));
         }
       }
       checkPrompts(model, options.prompts, options.negative, settings.cfgScale > 1);

@@ -6,7 +6,6 @@
  */
 
 import type { CompressionTarget, SeededCalibration } from "../compression_target.ts";
-import { OptionError, PlanError } from "../../src/errors.ts";
 import type { LoopResult } from "../../src/sampling/sample_loop.ts";
 import type { PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
 import type { STDiT2Model } from "../../models/stdit2/model.ts";
@@ -19,6 +18,8 @@ import {
   sampleSTDiT2,
   type VideoSize,
 } from "../../models/stdit2/sample.ts";
+import { SAMPLING_DEFAULTS } from "../../models/sampling_defaults.ts";
+import { promptCalibrationCount, sizeMismatch } from "./prompt_target.ts";
 
 export interface STDiT2CalibrationData extends SeededCalibration {
   /** Calibration prompts, one sample each (DiTFastAttn's Open-Sora run uses 4). */
@@ -55,15 +56,9 @@ export function stdit2Target(
   return {
     ...stdit2PlanFit(model, video),
     model,
-    // Open-Sora v1.1's inference settings (IDDPM, 100 steps, CFG 7).
-    defaults: { steps: 100, sampler: "ddpm", cfgScale: 7 },
-    checkCalibration(calib) {
-      if (!calib.prompts || calib.prompts.length < 1) {
-        throw new OptionError("calibration needs at least one prompt embedding");
-      }
-      checkVideoPrompts(model, calib.prompts);
-      return calib.prompts.length;
-    },
+    defaults: SAMPLING_DEFAULTS.stdit2,
+    checkCalibration: (calib) =>
+      promptCalibrationCount(calib.prompts, (prompts) => checkVideoPrompts(model, prompts)),
     runCalibration(calib, run) {
       return sampleSTDiT2(model, {
         prompts: calib.prompts,
@@ -79,10 +74,7 @@ export function stdit2Target(
           other.frames !== video.frames || other.latentHeight !== video.latentHeight ||
           other.latentWidth !== video.latentWidth
         ) {
-          throw new PlanError(
-            `plan was calibrated for ${describe(video)}, sampling asks for ${describe(other)}: ` +
-              `calibrate a plan for this size`,
-          );
+          throw sizeMismatch(`for ${describe(video)}`, describe(other));
         }
       }
       return sampleSTDiT2(model, {

@@ -8,13 +8,18 @@ import { ShapeError } from "../../src/errors.ts";
 import { add } from "../../src/ops/elementwise.ts";
 import { embeddingLookup, timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
-import { gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
+import { silu } from "../../src/ops/elementwise.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { runStages } from "../../src/sampling/staged_model.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { type DiTConfig, parseDiTConfig } from "./config.ts";
 import { type DiTBlockWeights, type DiTWeights, loadDiTWeights } from "./weights.ts";
-import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
+import { applyLinear } from "../../src/nn/layers.ts";
+import {
+  applyInTurn,
+  modulatedFeedForward,
+  modulatedSelfAttention,
+} from "../../src/nn/block_layers.ts";
 import {
   type FamilyFromSource,
   type FamilyFromSources,
@@ -191,26 +196,12 @@ export class DiTModel extends PatchTransformer<DiTConfig, DiTWeights> {
     const activated = silu(conditioning);
     const mod = applyLinear(activated, block.adaLN); // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2
     activated.release();
-    const attnIn = layerNormModulate(h, 1e-6, mod, 0, 1);
-    const attnOut = selfAttention(
-      attnIn,
-      { qkv: block.qkv, out: block.attnOut },
-      heads,
-      layer,
-      attention,
-    );
-    attnIn.release();
-    const h1 = gatedResidualAdd(h, attnOut, mod, 2);
-    attnOut.release();
-    const mlpIn = layerNormModulate(h1, normEps, mod, 3, 4);
-    const hidden = applyLinear(mlpIn, block.fc1, "gelu_tanh");
-    mlpIn.release();
-    const mlpOut = applyLinear(hidden, block.fc2);
-    hidden.release();
-    const h2 = gatedResidualAdd(h1, mlpOut, mod, 5);
-    h1.release();
-    mlpOut.release();
+    const attended = { qkv: block.qkv, out: block.attnOut };
+    const out = applyInTurn(h, [
+      (x) => modulatedSelfAttention(x, 1e-6, mod, attended, heads, layer, attention),
+      (x) => modulatedFeedForward(x, normEps, mod, block.fc1, block.fc2),
+    ]);
     mod.release();
-    return h2;
+    return out;
   }
 }

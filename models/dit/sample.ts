@@ -9,6 +9,7 @@ import {
 } from "../../src/nn/family_sampling.ts";
 import { Tensor } from "../../src/tensor.ts";
 import type { DiTModel } from "./model.ts";
+import { SAMPLING_DEFAULTS } from "../sampling_defaults.ts";
 
 /** Defaults: 20 steps, guidance 4, seed 0, DDIM. */
 export interface DiTSampleOptions extends FamilySampleOptions<Tensor> {
@@ -37,7 +38,7 @@ export async function sampleDiT(model: DiTModel, options: DiTSampleOptions): Pro
   const { labels } = options;
   checkLabels(model, labels);
   const { inChannels, sampleSize, numClasses } = model.config;
-  const settings = sampleSettings(options, { steps: 20, cfgScale: 4, sampler: "ddim" });
+  const settings = sampleSettings(options, SAMPLING_DEFAULTS.dit);
   return await runFamilySampling(model, options, {
     what: `DiT at ${sampleSize}×${sampleSize} latents`,
     shape: [labels.length, inChannels, sampleSize, sampleSize],

@@ -11,13 +11,8 @@ import {
 } from "../../src/nn/weight_loading.ts";
 import type { DiTConfig } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
-import {
-  checkBlockCount,
-  checkWeightBindings,
-  checkWeights,
-  finiteWeights,
-  type GpuWeight,
-} from "../../src/nn/weight_check.ts";
+import type { GpuWeight } from "../../src/nn/weight_check.ts";
+import { checkedSource } from "../../src/nn/checked_source.ts";
 import { patchTransformerShapes } from "../../src/nn/patch_transformer.ts";
 
 export interface DiTBlockWeights {
@@ -90,15 +85,12 @@ export async function loadDiTWeights(
   dtype: DType,
   freePackedWeights = false,
 ): Promise<DiTWeights> {
-  checkBlockCount(source, "transformer_blocks", config.numLayers, "num_layers");
-  checkWeights(source, expectedDiTShapes(config), "DiT");
-  checkWeightBindings(
-    source.path,
-    ditGpuWeights(config, dtype),
-    gpu.limits.maxStorageBufferBindingSize,
-    "DiT",
-  );
-  source = finiteWeights(source);
+  source = checkedSource(gpu, source, {
+    what: "DiT",
+    blocks: { prefix: "transformer_blocks", count: config.numLayers, key: "num_layers" },
+    expected: () => expectedDiTShapes(config),
+    stored: () => ditGpuWeights(config, dtype),
+  });
   const blocks: DiTBlockWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;

@@ -7,17 +7,21 @@
 
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
-import { crossAttention } from "../../src/ops/attention.ts";
 import { concatLastAxis } from "../../src/ops/concat.ts";
-import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
-import { timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
+import { add, silu } from "../../src/ops/elementwise.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
 import { patchEmbed, unpatchify } from "../../src/ops/patch.ts";
 import { runStages } from "../../src/sampling/staged_model.ts";
-import { type DType, Tensor } from "../../src/tensor.ts";
+import type { DType, Tensor } from "../../src/tensor.ts";
 import { CaptionConditioning } from "../../src/nn/caption_conditioning.ts";
-import { feedForward } from "../../src/nn/feed_forward.ts";
-import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
+import { applyLinear } from "../../src/nn/layers.ts";
+import {
+  applyInTurn,
+  captionCrossAttention,
+  modulatedFeedForward,
+  modulatedSelfAttention,
+  scalarEmbedding,
+} from "../../src/nn/block_layers.ts";
 import {
   type FamilyFromSource,
   type FamilyFromSources,
@@ -40,9 +44,6 @@ export interface PixArtLoadOptions {
 
 /** The final LayerNorm's epsilon (fixed in diffusers, independent of norm_eps). */
 const FINAL_NORM_EPS = 1e-6;
-
-/** Sinusoid flags of PixArt's timestep and size features: [cos, sin], no frequency shift. */
-const SINUSOID = { flipSinToCos: true, downscaleFreqShift: 0 };
 
 /** The per-pass state shared by the stages of a forward pass. */
 export class PixArtPass {
@@ -207,36 +208,16 @@ export class PixArtModel extends PatchTransformer<PixArtConfig, PixArtWeights> {
     const block = this.weights.blocks[layer];
     // [B, 6C]: shift1 scale1 gate1 shift2 scale2 gate2.
     const mod = add(pass.modulation, block.scaleShiftTable);
-    const attnIn = layerNormModulate(h, normEps, mod, 0, 1);
-    const attnOut = selfAttention(
-      attnIn,
-      { qkv: block.qkv, out: block.attnOut },
-      heads,
-      layer,
-      attention,
-    );
-    attnIn.release();
-    const h1 = gatedResidualAdd(h, attnOut, mod, 2);
-    attnOut.release();
-    // Cross-attention reads the residual stream directly: no norm, no gate (ada_norm_single).
-    const query = applyLinear(h1, block.crossQuery);
-    const keyValue = applyLinear(pass.caption, block.crossKeyValue);
-    const crossed = crossAttention(query, keyValue, heads, pass.mask);
-    query.release();
-    keyValue.release();
-    const crossOut = applyLinear(crossed, block.crossOut);
-    crossed.release();
-    const h2 = add(h1, crossOut);
-    h1.release();
-    crossOut.release();
-    const mlpIn = layerNormModulate(h2, normEps, mod, 3, 4);
-    const mlpOut = feedForward(mlpIn, block.fc1, block.fc2);
-    mlpIn.release();
-    const h3 = gatedResidualAdd(h2, mlpOut, mod, 5);
-    h2.release();
-    mlpOut.release();
+    const attended = { qkv: block.qkv, out: block.attnOut };
+    const crossed = { query: block.crossQuery, keyValue: block.crossKeyValue, out: block.crossOut };
+    const out = applyInTurn(h, [
+      (x) => modulatedSelfAttention(x, normEps, mod, attended, heads, layer, attention),
+      // Cross-attention reads the residual stream directly: no norm, no gate (ada_norm_single).
+      (x) => captionCrossAttention(x, pass.caption, pass.mask, crossed, heads),
+      (x) => modulatedFeedForward(x, normEps, mod, block.fc1, block.fc2),
+    ]);
     mod.release();
-    return h3;
+    return out;
   }
 
   /** Final modulated LayerNorm, projection and unpatchify: [B, outChannels, H, W]. */
@@ -276,17 +257,6 @@ export class PixArtModel extends PatchTransformer<PixArtConfig, PixArtWeights> {
 
   /** linear_2(SiLU(linear_1(sincos₂₅₆(values)))) for one value per row. */
   #embedder(values: number[], weights: EmbedderWeights): Tensor {
-    const features = Tensor.fromArray(
-      this.gpu,
-      timestepEmbeddingCpu(values, PIXART_FREQUENCY_CHANNELS, SINUSOID),
-      [values.length, PIXART_FREQUENCY_CHANNELS],
-      "f32",
-      "sinusoids",
-    );
-    const hidden = applyLinear(features, weights.linear1, "silu");
-    features.release();
-    const out = applyLinear(hidden, weights.linear2);
-    hidden.release();
-    return out;
+    return scalarEmbedding(this.gpu, values, PIXART_FREQUENCY_CHANNELS, weights);
   }
 }

@@ -31,6 +31,7 @@ import { parsePixArtConfig, type PixArtConfig } from "./config.ts";
 import { pixartPlanFit } from "./cost.ts";
 import { PixArtModel } from "./model.ts";
 import { pixartLatentGrid, type PixArtResolution, samplePixArt } from "./sample.ts";
+import { SAMPLING_DEFAULTS } from "../sampling_defaults.ts";
 import {
   checkMaxLength,
   loadPixArtTextStage,
@@ -400,11 +401,7 @@ export class PixArtPipeline {
     if (plan) {
       checkPlanFits(plan, pixartPlanFit(configView(this.configs.transformer), grid), plan.steps);
     }
-    const settings = planSettings(plan, options, {
-      steps: 20,
-      sampler: "dpm-solver++",
-      cfgScale: 4.5,
-    });
+    const settings = planSettings(plan, options, SAMPLING_DEFAULTS.pixart);
     const { prompts, negative, notices } = await this.#embeddings(
       options,
       isGuided(settings.cfgScale),

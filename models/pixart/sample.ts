@@ -10,6 +10,7 @@ import {
 import { Tensor } from "../../src/tensor.ts";
 import { CaptionConditioning, type SizeConditions } from "../../src/nn/caption_conditioning.ts";
 import type { PixArtModel } from "./model.ts";
+import { SAMPLING_DEFAULTS } from "../sampling_defaults.ts";
 import {
   checkPromptEmbedding,
   type PromptEmbedding,
@@ -142,7 +143,7 @@ export async function samplePixArt(
   options: PixArtSampleOptions,
 ): Promise<LoopResult> {
   const { prompts, negative } = options;
-  const settings = sampleSettings(options, { steps: 20, cfgScale: 4.5, sampler: "dpm-solver++" });
+  const settings = sampleSettings(options, SAMPLING_DEFAULTS.pixart);
   const guided = isGuided(settings.cfgScale);
   checkPrompts(model, prompts, negative, guided);
   const grid = pixartLatentGrid(model, options);

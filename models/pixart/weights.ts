@@ -6,7 +6,7 @@ import type { DType, Tensor } from "../../src/tensor.ts";
 import { loadFloat, loadLinear, loadStackedLinear } from "../../src/nn/weight_loading.ts";
 import type { LinearWeights } from "../../src/nn/layers.ts";
 import { type PixArtConfig, pixartWidth } from "./config.ts";
-import { checkBlockCount, checkWeights, finiteWeights } from "../../src/nn/weight_check.ts";
+import { checkedSource } from "../../src/nn/checked_source.ts";
 import { patchTransformerShapes } from "../../src/nn/patch_transformer.ts";
 
 /** Width of the sinusoidal timestep and size features fed to the embedder MLPs. */
@@ -109,16 +109,20 @@ export async function loadPixArtWeights(
   config: PixArtConfig,
   dtype: DType,
 ): Promise<PixArtWeights> {
-  checkBlockCount(source, "transformer_blocks", config.numLayers, "num_layers");
-  const expected = expectedPixArtShapes(config);
-  // Some conversions store the sincos table as a buffer; it is recomputed for each grid, so it is
-  // accepted (at the trained grid's shape) and ignored.
-  if (source.has("pos_embed.pos_embed")) {
-    const grid = config.sampleSize / config.patchSize;
-    expected.set("pos_embed.pos_embed", [1, grid * grid, pixartWidth(config)]);
-  }
-  checkWeights(source, expected, "PixArt");
-  source = finiteWeights(source);
+  source = checkedSource(gpu, source, {
+    what: "PixArt",
+    blocks: { prefix: "transformer_blocks", count: config.numLayers, key: "num_layers" },
+    expected: (checked) => {
+      const expected = expectedPixArtShapes(config);
+      // Some conversions store the sincos table as a buffer; it is recomputed for each grid, so
+      // it is accepted (at the trained grid's shape) and ignored.
+      if (checked.has("pos_embed.pos_embed")) {
+        const grid = config.sampleSize / config.patchSize;
+        expected.set("pos_embed.pos_embed", [1, grid * grid, pixartWidth(config)]);
+      }
+      return expected;
+    },
+  });
   const blocks: PixArtBlockWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const b = `transformer_blocks.${l}`;

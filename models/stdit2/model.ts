@@ -9,16 +9,20 @@ import { runStages, type StagedPass } from "../../src/sampling/staged_model.ts";
 import type { AttentionRuntime } from "../../src/compression/attention_runtime.ts";
 import { ShapeError } from "../../src/errors.ts";
 import type { Gpu } from "../../src/gpu/context.ts";
-import { crossAttention, fullAttention } from "../../src/ops/attention.ts";
+import { fullAttention } from "../../src/ops/attention.ts";
 import { add, gatedResidualAdd, silu } from "../../src/ops/elementwise.ts";
-import { timestepEmbeddingCpu } from "../../src/ops/embedding.ts";
 import { concatColumns, repeatColumns, swapMiddleAxes } from "../../src/ops/layout.ts";
 import { layerNormModulate } from "../../src/ops/norm.ts";
 import { qkNormInPlace, type RopeTables, ropeTables } from "../../src/ops/qk_norm.ts";
 import { patchEmbed3d, tokenGrid, unpatchify3d } from "../../src/ops/video_patch.ts";
 import { type DType, Tensor } from "../../src/tensor.ts";
 import { releaseWeights } from "../../src/nn/weight_loading.ts";
-import { feedForward } from "../../src/nn/feed_forward.ts";
+import {
+  applyInTurn,
+  captionCrossAttention,
+  modulatedFeedForward,
+  scalarEmbedding,
+} from "../../src/nn/block_layers.ts";
 import { applyLinear, selfAttention } from "../../src/nn/layers.ts";
 import { mapRowChunks, rowsPerBinding } from "../../src/nn/row_chunks.ts";
 import type { VideoConditioning } from "./conditioning.ts";
@@ -256,18 +260,16 @@ export class STDiT2Model extends TransformerShape {
     const w = this.weights.blocks[layer];
     const modulation = add(pass.spatialModulation, w.scaleShift); // shift, scale, gate ×2
     const temporalModulation = add(pass.temporalModulation, w.scaleShiftTemporal);
-    const h1 = this.#spatialAttention(pass, layer, h, w, modulation, attention);
-    const h2 = this.#temporalAttention(pass, h1, w, temporalModulation);
-    h1.release();
+    const crossed = { query: w.crossQ, keyValue: w.crossKv, out: w.crossProj };
+    const out = applyInTurn(h, [
+      (x) => this.#spatialAttention(pass, layer, x, w, modulation, attention),
+      (x) => this.#temporalAttention(pass, x, w, temporalModulation),
+      (x) => captionCrossAttention(x, pass.captions, pass.mask, crossed, this.heads),
+      (x) => modulatedFeedForward(x, NORM_EPS, modulation, w.fc1, w.fc2),
+    ]);
+    modulation.release();
     temporalModulation.release();
-    const h3 = this.#crossAttention(pass, h2, w);
-    h2.release();
-    const mlpIn = layerNormModulate(h3, NORM_EPS, modulation, 3, 4);
-    const mlpOut = feedForward(mlpIn, w.fc1, w.fc2);
-    mlpIn.release();
-    const h4 = gatedResidualAdd(h3, mlpOut, modulation, 5);
-    for (const t of [h3, mlpOut, modulation]) t.release();
-    return h4;
+    return out;
   }
 
   /** Final layer, projection and unpatchify with the padding cropped: [B, outChannels, T, H, W]. */
@@ -359,20 +361,6 @@ export class STDiT2Model extends TransformerShape {
     return out;
   }
 
-  /** h + proj(cross-attention of h's tokens over the sample's kept caption tokens). */
-  #crossAttention(pass: STDiT2Pass, h: Tensor, w: STDiT2BlockWeights): Tensor {
-    const q = applyLinear(h, w.crossQ);
-    const kv = applyLinear(pass.captions, w.crossKv);
-    const attended = crossAttention(q, kv, this.heads, pass.mask);
-    q.release();
-    kv.release();
-    const projected = applyLinear(attended, w.crossProj);
-    attended.release();
-    const out = add(h, projected);
-    projected.release();
-    return out;
-  }
-
   /** q/k of a packed qkv: RoPE (temporal only), then RMSNorm when the model has qk_norm. */
   #normalizeQk(qkv: Tensor, w: STDiT2AttentionWeights, rope?: RopeTables): Tensor {
     return qkNormInPlace(qkv, this.heads, {
@@ -385,21 +373,7 @@ export class STDiT2Model extends TransformerShape {
 
   /** MLP(sinusoid(values)) for one scalar per row: [values.length, width]. */
   #embed(weights: ScalarEmbedderWeights, values: readonly number[]): Tensor {
-    const sinusoids = Tensor.fromArray(
-      this.gpu,
-      timestepEmbeddingCpu([...values], SINUSOID_CHANNELS, {
-        flipSinToCos: true,
-        downscaleFreqShift: 0,
-      }),
-      [values.length, SINUSOID_CHANNELS],
-      "f32",
-      "sinusoids",
-    );
-    const hidden = applyLinear(sinusoids, weights.linear1, "silu");
-    sinusoids.release();
-    const out = applyLinear(hidden, weights.linear2);
-    hidden.release();
-    return out;
+    return scalarEmbedding(this.gpu, values, SINUSOID_CHANNELS, weights);
   }
 
   /** t_block(SiLU(t + extra)): the adaLN rows every block adds its table to. */

@@ -23,6 +23,7 @@ import { upscaleFactor } from "../vae/config.ts";
 import { stdit2PlanFit } from "./cost.ts";
 import { STDiT2Model } from "./model.ts";
 import { latentVideo, sampleSTDiT2, type VideoSize } from "./sample.ts";
+import { SAMPLING_DEFAULTS } from "../sampling_defaults.ts";
 import {
   encodeSTDiT2Text,
   type STDiT2PromptEmbeddings,
@@ -168,7 +169,7 @@ export class STDiT2Pipeline {
     const size = this.videoSize(options);
     const { plan } = options;
     if (plan) checkPlanFits(plan, stdit2PlanFit(this.transformer, latentVideo(size)), plan.steps);
-    const settings = planSettings(plan, options, { steps: 100, sampler: "ddpm", cfgScale: 7 });
+    const settings = planSettings(plan, options, SAMPLING_DEFAULTS.stdit2);
     const latents = await sampleSTDiT2(this.transformer, {
       prompts: options.prompts,
       frames: options.frames,

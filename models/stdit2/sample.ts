@@ -15,6 +15,7 @@ import {
 } from "../../src/nn/family_sampling.ts";
 import { checkPromptEmbedding, type PromptEmbedding } from "../../src/io/prompt_embeddings.ts";
 import type { STDiT2Model } from "./model.ts";
+import { SAMPLING_DEFAULTS } from "../sampling_defaults.ts";
 import { VideoConditioning } from "./conditioning.ts";
 
 /** Pixels per latent of the SD VAE Open-Sora v1.1 decodes each frame with. */
@@ -159,7 +160,7 @@ export async function sampleSTDiT2(
   const video = latentVideo(options);
   const batch = prompts.length;
   const shape = [batch, model.inChannels, video.frames, video.latentHeight, video.latentWidth];
-  const settings = sampleSettings(options, { steps: 100, cfgScale: 7, sampler: "ddpm" });
+  const settings = sampleSettings(options, SAMPLING_DEFAULTS.stdit2);
   const { steps, seed } = settings;
   const perSample = shape.slice(1).reduce((a, d) => a * d, 1);
   const grid = model.grid(video.frames, video.latentHeight, video.latentWidth);

@@ -8,7 +8,7 @@ import { loadFloat, loadLinear } from "../../src/nn/weight_loading.ts";
 import type { LinearWeights } from "../../src/nn/layers.ts";
 import { headDim, type STDiT2Config } from "./config.ts";
 import { keepWeightInTexture } from "../../src/ops/linear.ts";
-import { checkBlockCount, checkWeights, finiteWeights } from "../../src/nn/weight_check.ts";
+import { checkedSource } from "../../src/nn/checked_source.ts";
 import { ShapeTable } from "../../src/nn/shape_table.ts";
 
 /** Sinusoid width every scalar embedder (timestep, size, frames, fps) starts from. */
@@ -206,9 +206,11 @@ export async function loadSTDiT2Weights(
         `${config.captionChannels}], the null caption classifier-free guidance needs`,
     );
   }
-  checkBlockCount(source, "blocks", config.depth, "depth");
-  checkWeights(source, expectedSTDiT2Shapes(config), "STDiT2");
-  source = finiteWeights(source);
+  source = checkedSource(gpu, source, {
+    what: "STDiT2",
+    blocks: { prefix: "blocks", count: config.depth, key: "depth" },
+    expected: () => expectedSTDiT2Shapes(config),
+  });
   const blocks: STDiT2BlockWeights[] = [];
   for (let i = 0; i < config.depth; i++) {
     const block = await loadBlock(gpu, source, i, config, dtype);

@@ -9,12 +9,8 @@ import type { TensorSource } from "../../src/io/safetensors.ts";
 import { Tensor } from "../../src/tensor.ts";
 import type { VaeConfig } from "./config.ts";
 import { loadLinear } from "../../src/nn/weight_loading.ts";
-import {
-  checkWeightBindings,
-  checkWeights,
-  finiteWeights,
-  type GpuWeight,
-} from "../../src/nn/weight_check.ts";
+import type { GpuWeight } from "../../src/nn/weight_check.ts";
+import { checkedSource } from "../../src/nn/checked_source.ts";
 
 export interface ConvWeights {
   /** [Cout, Cin, k, k] */
@@ -238,17 +234,19 @@ export async function loadVaeDecoderWeights(
   config: VaeConfig,
   dtype: VaeWeightDtype = "f32",
 ): Promise<VaeDecoderWeights> {
-  let source = decoderSource(checkpoint);
-  const shapes = expectedVaeShapes(config, source);
-  checkWeights(source, shapes, "VAE decoder");
-  const stored = new Map<string, GpuWeight>();
-  for (const [name, shape] of shapes) {
-    // Conv kernels and projections are [out, in, ...]; norms and biases are vectors.
-    const matrix = shape.length >= 2 && name.endsWith(".weight");
-    stored.set(name, { shape, dtype: matrix ? dtype : "f32" });
-  }
-  checkWeightBindings(source.path, stored, gpu.limits.maxStorageBufferBindingSize, "VAE decoder");
-  source = finiteWeights(source);
+  const source = checkedSource(gpu, decoderSource(checkpoint), {
+    what: "VAE decoder",
+    expected: (decoder) => expectedVaeShapes(config, decoder),
+    stored: (shapes) => {
+      const stored = new Map<string, GpuWeight>();
+      for (const [name, shape] of shapes) {
+        // Conv kernels and projections are [out, in, ...]; norms and biases are vectors.
+        const matrix = shape.length >= 2 && name.endsWith(".weight");
+        stored.set(name, { shape, dtype: matrix ? dtype : "f32" });
+      }
+      return stored;
+    },
+  });
   const top = config.blockOutChannels[config.blockOutChannels.length - 1];
   const upBlocks: UpBlockWeights[] = [];
   for (let i = 0; i < config.blockOutChannels.length; i++) {
