@@ -4,7 +4,7 @@
  * launches' worth, without Deno's and Mesa's start-up). Trials off: the fixed default kernel.
  *
  *   LP_NUM_THREADS=1 valgrind --tool=callgrind --separate-threads=yes deno run -A \
- *     --unstable-webgpu bench/linear_once.ts --m 512 --k 1152 --n 1152 --launches 3
+ *     --unstable-webgpu bench/linear_once.ts --m 512 --k 1152 --n 1152 --launches 3 [--tile 16,8,4]
  */
 
 import { parseArgs } from "node:util";
@@ -18,17 +18,22 @@ const { values } = parseArgs({
     k: { type: "string", default: "1152" },
     n: { type: "string", default: "1152" },
     launches: { type: "string", default: "1" },
+    tile: { type: "string" },
   },
 });
 const [m, k, n, launches] = [values.m, values.k, values.n, values.launches].map(Number);
+// --tile ROWS,COLS,KBLOCK: the tiled kernel's register tile per lane (default: the launcher's).
+const tileValues = values.tile?.split(",").map(Number);
+const tile = tileValues &&
+  { rowsPerLane: tileValues[0], colsPerLane: tileValues[1], kBlock: tileValues[2] };
 const gpu = await getGpu({ kernelTrials: false });
 const fill = (length: number) => Float32Array.from({ length }, (_, i) => Math.sin(i));
 const x = Tensor.fromArray(gpu, fill(m * k), [m, k]);
 const w = Tensor.fromArray(gpu, fill(n * k), [n, k]);
-linear(x, w).release(); // compile and pack the weight outside the counted launches
+linear(x, w, undefined, { tile }).release(); // compile and pack the weight outside the counted launches
 await gpu.sync();
 const start = performance.now();
-for (let i = 0; i < launches; i++) linear(x, w).release();
+for (let i = 0; i < launches; i++) linear(x, w, undefined, { tile }).release();
 await gpu.sync();
 console.log(
   `linear ${m}×${k}→${n}: ${launches} launches, ` +
