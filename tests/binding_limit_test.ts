@@ -61,16 +61,18 @@ Deno.test("binding limit: weights that cannot be bound are refused before any up
 });
 
 Deno.test("binding limit: an activation over the limit is a DeviceError naming kernel, tensor and limit", async () => {
-  // Every tiny-DiT weight fits 64 KiB; the MLP activation of a batch of 8 does not.
+  // Every tiny-DiT weight fits 64 KiB. The blocks split their MLP and attention rows to fit a
+  // binding (a batch of 8 runs), but the patch embedding writes the hidden states whole: for a
+  // batch of 16 that is [16, 64, 32] f32, 128 KiB.
   const gpu = await Gpu.create({ maxStorageBindingBytes: 64 * 1024 });
   const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
-  const batch = 8;
+  const batch = 16;
   const x = Tensor.fromArray(gpu, randomArray(batch * 4 * 16 * 16, 1), [batch, 4, 16, 16]);
   const labels = Tensor.fromArray(gpu, new Int32Array(batch), [batch], "i32");
   const message = await deviceError(() => model.forward(x, 500, labels));
   expectFragments(message, [
-    "kernel ",
-    `tensor "`,
+    "kernel patchEmbed",
+    `tensor "patchEmbed" [16,64,32] f32`,
     "over this device's maxStorageBufferBindingSize of 65536 bytes",
   ]);
   console.log(message);
@@ -84,6 +86,30 @@ Deno.test("binding limit: an activation over the limit is a DeviceError naming k
   await out.toFloat32();
   model.release();
   gpu.destroy();
+});
+
+Deno.test("binding limit: the DiT blocks split rows over the limit, same output", async () => {
+  // Batch 8 of the tiny DiT: the MLP's [512, 128] activation (256 KiB) and the packed qkv
+  // (192 KiB) exceed 64 KiB and go through row chunks; the result must be the unsplit one.
+  const batch = 8;
+  const input = randomArray(batch * 4 * 16 * 16, 3);
+  const forward = async (gpu: Gpu) => {
+    const model = await DiTModel.load(gpu, localFolder(goldenPath("dit-tiny-random")));
+    const x = Tensor.fromArray(gpu, input, [batch, 4, 16, 16]);
+    const labels = Tensor.fromArray(gpu, Int32Array.from({ length: batch }, (_, i) => i), [
+      batch,
+    ], "i32");
+    const out = model.forward(x, 500, labels);
+    const values = await out.toFloat32();
+    for (const t of [x, labels, out]) t.release();
+    model.release();
+    return values;
+  };
+  const limited = await Gpu.create({ maxStorageBindingBytes: 64 * 1024 });
+  const split = await forward(limited);
+  limited.destroy();
+  const whole = await forward(await testGpu());
+  assertRelativeError(split, whole, 1e-6, "row-split vs whole DiT forward");
 });
 
 Deno.test("binding limit: the VAE decode splits activations by sample and channel, same image", async () => {
