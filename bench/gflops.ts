@@ -46,3 +46,25 @@ export function benchGflops(gpu: Gpu, benchCase: GflopsCase, runs: number): void
     },
   });
 }
+
+/**
+ * Best milliseconds per call of `run` (outputs released) over ≥ `minMs` of timed calls, after
+ * one untimed call: that one compiles, packs weights and, at its sync, runs the measured
+ * choice's trial, so the timed calls use the chosen variant.
+ */
+export async function bestMsPerCall(
+  gpu: Gpu,
+  run: () => Tensor[],
+  minMs = 200,
+): Promise<number> {
+  const once = async (calls: number) => {
+    const started = performance.now();
+    for (let i = 0; i < calls; i++) for (const t of run()) t.release();
+    await gpu.sync();
+    return (performance.now() - started) / calls;
+  };
+  await once(1);
+  const first = await once(1);
+  const calls = Math.max(1, Math.min(20, Math.ceil(minMs / first)));
+  return Math.min(first, await once(calls));
+}

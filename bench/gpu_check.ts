@@ -23,6 +23,7 @@ import { linear, type LinearVariant, matmulFlops } from "../src/ops/linear.ts";
 import { Tensor } from "../src/tensor.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
 import { benchArgs, gpuWithKernelChoices } from "./bench_args.ts";
+import { bestMsPerCall } from "./gflops.ts";
 import { halfAttentionPlan } from "./scale_plan_mix.ts";
 
 const values = benchArgs({ quick: false, "no-step": false, sizes: "256,512", choices: undefined });
@@ -42,20 +43,6 @@ function adapterLines(gpu: Gpu): string[] {
       gpu.cpuKernels ? "CPU-shaped" : "GPU-shaped"
     }`,
   ];
-}
-
-/** Best milliseconds per call of `run` (outputs released), over ≥ `minMs` of timed calls. */
-async function timeCalls(run: () => Tensor[], minMs = 200): Promise<number> {
-  const once = async (calls: number) => {
-    const started = performance.now();
-    for (let i = 0; i < calls; i++) for (const t of run()) t.release();
-    await gpu.sync();
-    return (performance.now() - started) / calls;
-  };
-  await once(1); // compile, pack weights
-  const first = await once(1);
-  const calls = Math.max(1, Math.min(20, Math.ceil(minMs / first)));
-  return Math.min(first, await once(calls));
 }
 
 /** The variant the measured choice keeps for a call of this shape (a fresh trial if needed). */
@@ -101,7 +88,7 @@ async function linearTable(): Promise<void> {
             cells.push("skipped");
             continue;
           }
-          const t = await timeCalls(() => [linear(x, w, b, { kernel, activation })]);
+          const t = await bestMsPerCall(gpu, () => [linear(x, w, b, { kernel, activation })]);
           const gflops = matmulFlops(m, s.n, s.k) / t / 1e6;
           cells.push(`${t.toFixed(1)} (${gflops.toFixed(1)})`);
         }
@@ -141,7 +128,7 @@ async function attentionTable(): Promise<void> {
       for (const kernel of ["direct", "flash"]) {
         gpu.kernels.force("attention", kernel);
         try {
-          const t = await timeCalls(call);
+          const t = await bestMsPerCall(gpu, call);
           cells.push(`${t.toFixed(1)} (${(2 * batch * macs / t / 1e6).toFixed(1)})`);
         } finally {
           gpu.kernels.force("attention", undefined);

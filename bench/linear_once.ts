@@ -7,29 +7,20 @@
  *     --unstable-webgpu bench/linear_once.ts --m 512 --k 1152 --n 1152 --launches 3 [--tile 16,8,4]
  */
 
-import { parseArgs } from "node:util";
 import { linear } from "../src/ops/linear.ts";
-import { Tensor } from "../src/tensor.ts";
 import { getGpu } from "../deno.ts";
+import { benchArgs } from "./bench_args.ts";
+import { randomTensor } from "./bench_inputs.ts";
 
-const { values } = parseArgs({
-  options: {
-    m: { type: "string", default: "512" },
-    k: { type: "string", default: "1152" },
-    n: { type: "string", default: "1152" },
-    launches: { type: "string", default: "1" },
-    tile: { type: "string" },
-  },
-});
+const values = benchArgs({ m: "512", k: "1152", n: "1152", launches: "1", tile: undefined });
 const [m, k, n, launches] = [values.m, values.k, values.n, values.launches].map(Number);
 // --tile ROWS,COLS,KBLOCK: the tiled kernel's register tile per lane (default: the launcher's).
 const tileValues = values.tile?.split(",").map(Number);
 const tile = tileValues &&
   { rowsPerLane: tileValues[0], colsPerLane: tileValues[1], kBlock: tileValues[2] };
 const gpu = await getGpu({ kernelTrials: false });
-const fill = (length: number) => Float32Array.from({ length }, (_, i) => Math.sin(i));
-const x = Tensor.fromArray(gpu, fill(m * k), [m, k]);
-const w = Tensor.fromArray(gpu, fill(n * k), [n, k]);
+const x = randomTensor(gpu, [m, k], 1);
+const w = randomTensor(gpu, [n, k], 2);
 linear(x, w, undefined, { tile }).release(); // compile and pack the weight outside the counted launches
 await gpu.sync();
 const start = performance.now();

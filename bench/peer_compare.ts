@@ -26,6 +26,7 @@ import { sampleDiT } from "../models/dit/sample.ts";
 import { DIT_XL_2_256, randomDiTSource } from "../testing/random_dit.ts";
 import { planOf } from "../src/compression/plan_file.ts";
 import { loadPlan, localFolder } from "../deno.ts";
+import { geometricMean, runPeerScript } from "./peers.ts";
 import { halfAttentionPlan } from "./scale_plan_mix.ts";
 import { benchArgs, gpuWithKernelChoices } from "./bench_args.ts";
 
@@ -46,17 +47,8 @@ function load(): string {
 
 /** The peer's seconds (per step or per image) for one run of `peerCase`. */
 async function peer(peerCase: string): Promise<number> {
-  const script = new URL("./peer_torch.py", import.meta.url).pathname;
-  const output = await new Deno.Command(values.python, {
-    args: [script, "--case", peerCase, "--threads", values.threads],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout).trim();
-  if (!output.success) {
-    throw new Error(`peer_torch.py failed: ${new TextDecoder().decode(output.stderr).trim()}`);
-  }
-  return JSON.parse(text.split("\n").at(-1)!).seconds;
+  const args = ["--case", peerCase, "--threads", values.threads];
+  return (await runPeerScript<{ seconds: number }>(values.python, "peer_torch.py", args)).seconds;
 }
 
 /** Ours: timing one run (seconds per step or per image), full and under a plan, after warm-up. */
@@ -114,8 +106,6 @@ async function ours(peerCase: string): Promise<Ours> {
 console.log(
   `adapter: ${gpu.adapterDescription}; peer: ${values.python} with ${values.threads} threads`,
 );
-const geometricMean = (ratios: number[]) =>
-  Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
 for (const peerCase of values.cases.split(",")) {
   const mine = await ours(peerCase);
   const unit = peerCase === "tiny-demo" ? "s per image" : "s per step";
