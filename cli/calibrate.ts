@@ -1,5 +1,6 @@
 /** `calibrate`: greedy DiTFastAttn calibration of a DiT, written as a plan file. */
 
+import { SAMPLING_DEFAULTS } from "../models/sampling_defaults.ts";
 import { commandValues } from "./args.ts";
 import { ditTarget } from "../calibrate/targets/mod.ts";
 import { DiTModel } from "../models/dit/model.ts";
@@ -13,9 +14,7 @@ import { MAX_SEED } from "../src/sampling/prng.ts";
 
 /** What the search is for unless told otherwise, and the help's words for it. */
 const DIT_CALIBRATION = {
-  steps: 20,
-  sampler: "ddim",
-  cfgScale: 4,
+  ...SAMPLING_DEFAULTS.dit,
   window: "tokens (default N/8)",
   seed: `seed of the calibration labels and noise, an integer 0 … ${MAX_SEED}
                     (default 0)`,

@@ -1,5 +1,6 @@
 /** `generate`: class-conditional samples from a DiT folder to a PNG grid. */
 
+import { SAMPLING_DEFAULTS } from "../models/sampling_defaults.ts";
 import { commandValues } from "./args.ts";
 import { CompressedSampler } from "../calibrate/compressed_sampler.ts";
 import { DiTModel } from "../models/dit/model.ts";
@@ -19,8 +20,6 @@ import { logPlanCost, warnIfLongSampling } from "./estimate.ts";
 import { ditTarget } from "../calibrate/targets/mod.ts";
 
 export const DEFAULT_MODEL = new URL("../assets/tiny-fmnist", import.meta.url).pathname;
-
-const GENERATE_DEFAULTS = { steps: 20, sampler: "ddim", cfgScale: 4 } as const;
 
 const HELP = `deno task generate [options]
   --model DIR       diffusers DiT folder (default: the embedded tiny-fmnist model)
@@ -45,7 +44,7 @@ export async function generateCommand(args: string[]): Promise<void> {
   }, HELP);
   if (!values) return;
   // Every option, the plan and the output path are checked before loading or GPU work.
-  const { dtype, requested, resolved } = await samplingSettings(values, GENERATE_DEFAULTS);
+  const { dtype, requested, resolved } = await samplingSettings(values, SAMPLING_DEFAULTS.dit);
   const { seed, plan } = requested;
   colsOption(values.cols);
   await checkOutputPath(values.out!);

@@ -4,6 +4,7 @@
  * precomputed caption embeddings.
  */
 
+import { SAMPLING_DEFAULTS } from "../models/sampling_defaults.ts";
 import { commandValues } from "./args.ts";
 import { PixArtPipeline } from "../models/pixart/pipeline.ts";
 import type { PromptEmbedding } from "../src/io/prompt_embeddings.ts";
@@ -18,8 +19,6 @@ import { colsOption, positiveIntegerOption, SAMPLING_OPTIONS } from "./options.t
 import { samplingSettings } from "./settings.ts";
 import { PIXART_TEXT_OPTIONS, pixartCaptions, pixartTextHelp } from "./pixart_text.ts";
 import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
-
-const PIXART_DEFAULTS = { steps: 20, sampler: "dpm-solver++", cfgScale: 4.5 } as const;
 
 const HELP = `deno task pixart [options]
   --pipeline DIR       diffusers PixArt pipeline folder (model_index.json, text_encoder/,
@@ -92,7 +91,7 @@ export async function pixartCommand(args: string[]): Promise<void> {
   if (!values) return;
   // Option errors come before loading anything or touching the GPU.
   const folders = folderOptions(values);
-  const { dtype, requested, resolved } = await samplingSettings(values, PIXART_DEFAULTS);
+  const { dtype, requested, resolved } = await samplingSettings(values, SAMPLING_DEFAULTS.pixart);
   const size = {
     height: positiveIntegerOption(values.height, "height"),
     width: positiveIntegerOption(values.width, "width"),

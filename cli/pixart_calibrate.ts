@@ -4,6 +4,7 @@
  * transformer is loaded) or as precomputed embeddings.
  */
 
+import { SAMPLING_DEFAULTS } from "../models/sampling_defaults.ts";
 import { join } from "node:path";
 import { commandValues } from "./args.ts";
 import { PixArtModel } from "../models/pixart/model.ts";
@@ -20,9 +21,7 @@ import { checkOutputPath, getGpu, localFolder, readJsonFile } from "../deno.ts";
 
 /** What the search is for unless told otherwise, and the help's words for it. */
 const PIXART_CALIBRATION = {
-  steps: 20,
-  sampler: "dpm-solver++",
-  cfgScale: 4.5,
+  ...SAMPLING_DEFAULTS.pixart,
   window: "tokens (default N/8)",
   out: "out/pixart-plan.json",
 } as const;

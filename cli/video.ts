@@ -4,6 +4,7 @@
  * contact sheet of every frame.
  */
 
+import { SAMPLING_DEFAULTS } from "../models/sampling_defaults.ts";
 import { join } from "node:path";
 import { commandValues } from "./args.ts";
 import { stdit2PlanFit } from "../models/stdit2/cost.ts";
@@ -25,8 +26,6 @@ import {
   videoCaptions,
 } from "./video_text.ts";
 import { checkOutputPath, getGpu, localFolder, readJsonFile } from "../deno.ts";
-
-const VIDEO_DEFAULTS = { steps: 100, sampler: "ddpm", cfgScale: 7 } as const;
 
 const HELP = `deno task video [options]
   --model DIR          Open-Sora STDiT2 folder (config.json + safetensors) (required)
@@ -88,7 +87,7 @@ export async function videoCommand(args: string[]): Promise<void> {
   // Option errors come before loading anything or touching the GPU.
   const modelDir = requireOption(values.model, "model");
   const vaeDir = requireOption(values.vae, "vae");
-  const { dtype, requested, resolved } = await samplingSettings(values, VIDEO_DEFAULTS);
+  const { dtype, requested, resolved } = await samplingSettings(values, SAMPLING_DEFAULTS.stdit2);
   const captions = await videoCaptions(values, dtype);
   const size = videoSizeOptions(values);
   const guidedChannels = numberOption(values["guided-channels"], "guided-channels", 3);

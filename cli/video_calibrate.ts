@@ -4,6 +4,7 @@
  * written as a plan file.
  */
 
+import { SAMPLING_DEFAULTS } from "../models/sampling_defaults.ts";
 import { commandValues } from "./args.ts";
 import { STDiT2Model } from "../models/stdit2/model.ts";
 import { stdit2Target } from "../calibrate/targets/mod.ts";
@@ -23,9 +24,7 @@ import { checkOutputPath, getGpu, localFolder } from "../deno.ts";
 
 /** What the search is for unless told otherwise, and the help's words for it. */
 const STDIT2_CALIBRATION = {
-  steps: 100,
-  sampler: "ddpm",
-  cfgScale: 7,
+  ...SAMPLING_DEFAULTS.stdit2,
   window: "tokens of one frame (default S/8)",
   out: "out/video-plan.json",
 } as const;
